@@ -1,0 +1,140 @@
+//! # rulebox-sdk: write loyalty rules as sandboxed WebAssembly plugins
+//!
+//! A rulebox plugin is one marketing rule (points accrual, tier upgrade, coupon eligibility,
+//! a recommendation…) that a brand ships to the rulebox platform as a WebAssembly component.
+//! The platform calls the rule for each event (a purchase, a sign-up, a check-in…) and applies
+//! the [`Effect`]s it returns, exactly once; it asks the rule [`Query`]s (which coupons fit
+//! this cart?) and returns its [`Answer`]s. A rule never changes state itself, never reads a
+//! clock and never touches the network: everything it knows comes from the event and from
+//! the read-only [`Context`].
+//!
+//! You write plain Rust over plain types and register the rule with [`export_rule!`]:
+//!
+//! ```
+//! use rulebox_sdk::prelude::*;
+//!
+//! /// Brand-set parameters, with the defaults used when the brand sets nothing.
+//! #[derive(serde::Deserialize)]
+//! #[serde(default)]
+//! struct Config {
+//!     bonus: Points,
+//! }
+//!
+//! impl Default for Config {
+//!     fn default() -> Self {
+//!         Config { bonus: 100 }
+//!     }
+//! }
+//!
+//! struct WelcomeBonus;
+//!
+//! impl Rule for WelcomeBonus {
+//!     fn describe() -> Description {
+//!         Description::new("welcome-bonus", "0.1.0", "Points for joining.")
+//!             .handles(EventType::SignUp)
+//!     }
+//!
+//!     fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
+//!         let config: Config = ctx.config()?;
+//!         Ok(vec![Effect::award(config.bonus, "welcome to the club")])
+//!     }
+//! }
+//!
+//! export_rule!(WelcomeBonus);
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm` file in
+//! `target/wasm32-wasip2/release/` is the plugin.
+//!
+//! ## Testing natively
+//! With the `testing` feature, [`testing::FakeHost`] stands in for the platform so a rule is
+//! unit-tested with plain `cargo test`, no Wasm involved, and [`testing::Fixture`] loads the
+//! JSON fixture files that `rulebox test` also runs against the compiled plugin.
+//!
+//! ## Helpers
+//! - [`money`]: points from money at a rate, multipliers and rounding, without overflow;
+//! - [`time`]: local dates, weekdays, hours and day parts from event time, expiry dates;
+//! - [`geo`]: distances between points;
+//! - builders on [`Effect`], [`Description`] and [`RuleError`].
+
+#[doc(hidden)]
+pub mod bindings;
+mod builders;
+mod context;
+pub mod geo;
+pub mod money;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod time;
+
+pub use bindings::exports::rulebox::plugin::rule::{Description, MemberField, RuleError};
+pub use bindings::rulebox::plugin::host::LogLevel;
+pub use bindings::rulebox::plugin::types::*;
+pub use context::{Context, Host};
+
+/// Everything a rule usually needs, in one import: `use rulebox_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Answer, Context, Description, Effect, Event, EventKind, EventType, MemberField, Money,
+        Points, Query, QueryKind, QueryType, Rule, RuleError, Timestamp, export_rule,
+    };
+}
+
+/// One marketing rule. Implement the handlers you need and register the type with
+/// [`export_rule!`]. A rule is stateless: the platform may run every call in a fresh sandbox,
+/// so anything a rule remembers must come back through the member or the configuration.
+pub trait Rule {
+    /// What the rule is called, which events and queries it handles, and which member fields
+    /// it reads. Must return the same value every time and call nothing on the host.
+    fn describe() -> Description;
+
+    /// Decides the effects of `event` for its member. Called only for the event kinds listed
+    /// in [`Rule::describe`].
+    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
+        let _ = (ctx, event);
+        Err(RuleError::unsupported("this rule handles no events"))
+    }
+
+    /// Answers `query` without changing anything. Called only for the query kinds listed in
+    /// [`Rule::describe`].
+    fn on_query(ctx: &Context, query: &Query) -> Result<Answer, RuleError> {
+        let _ = (ctx, query);
+        Err(RuleError::unsupported("this rule answers no queries"))
+    }
+}
+
+/// Exports a [`Rule`] as the plugin's implementation of the `rulebox:plugin/rule` interface.
+/// Use it once per plugin crate, at the crate root.
+#[macro_export]
+macro_rules! export_rule {
+    ($rule:ty) => {
+        // Native builds (unit tests) have no component to export into; export names with
+        // `:` would not even link into a native cdylib.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct RuleboxGuest;
+
+            impl $crate::bindings::exports::rulebox::plugin::rule::Guest for RuleboxGuest {
+                fn describe() -> $crate::Description {
+                    <$rule as $crate::Rule>::describe()
+                }
+
+                fn on_event(
+                    event: $crate::Event,
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::Effect>, $crate::RuleError>
+                {
+                    <$rule as $crate::Rule>::on_event(&$crate::Context::wasm(), &event)
+                }
+
+                fn on_query(
+                    query: $crate::Query,
+                ) -> ::core::result::Result<$crate::Answer, $crate::RuleError> {
+                    <$rule as $crate::Rule>::on_query(&$crate::Context::wasm(), &query)
+                }
+            }
+
+            $crate::bindings::__export_rule_plugin!(RuleboxGuest with_types_in $crate::bindings);
+        };
+    };
+}
