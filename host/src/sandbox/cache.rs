@@ -1,0 +1,45 @@
+//! Compiled plugins kept on disk, keyed by the component's hash and the engine's
+//! compatibility hash, so a restart (or a second host on the same disk) does not recompile.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::error::LoadError;
+
+/// Compiles `wasm`, or loads the artefact compiled earlier for the same bytes and engine.
+pub(crate) fn compile(engine: &Engine, dir: Option<&Path>, wasm: &[u8], digest: &str) -> Result<Component, LoadError> {
+    let compile = || {
+        Component::new(engine, wasm).map_err(|e| LoadError::NotAComponent(format!("{e:#}")))
+    };
+    let Some(dir) = dir else { return compile() };
+
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let path = dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()));
+    let cache_error = |e: std::io::Error| LoadError::Cache {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+
+    if path.is_file() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (it is in the name), in a directory only this host writes to.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok(component),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unusable compiled plugin"),
+        }
+    }
+    let component = compile()?;
+    let bytes = component
+        .serialize()
+        .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
+    std::fs::create_dir_all(dir).map_err(cache_error)?;
+    // Write then rename, so a crash never leaves a truncated artefact under the real name.
+    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    std::fs::write(&partial, bytes).map_err(cache_error)?;
+    std::fs::rename(&partial, &path).map_err(cache_error)?;
+    Ok(component)
+}

@@ -1,0 +1,102 @@
+//! Typed failures of plugins: loading them and calling them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::bindings::RuleError;
+
+/// Why a plugin call did not produce a usable result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "cause", rename_all = "kebab-case")]
+pub enum FailureCause {
+    #[error("ran out of fuel: used its whole budget of {budget} instructions; make the rule cheaper or raise limits.fuel")]
+    FuelExhausted { budget: u64 },
+    #[error("missed its deadline of {deadline_ms} ms; make the rule faster or raise limits.deadline_ms")]
+    Deadline { deadline_ms: u64 },
+    #[error("tried to grow its memory past {limit_bytes} bytes; use less memory or raise limits.memory_bytes")]
+    MemoryLimit { limit_bytes: u64 },
+    #[error("tried to grow a table past {limit_elements} elements; raise limits.table_elements")]
+    TableLimit { limit_elements: u64 },
+    #[error("overflowed its wasm stack (unbounded recursion?)")]
+    StackOverflow,
+    #[error("made more than {limit} host calls in one call; batch them or raise limits.host_calls")]
+    TooManyHostCalls { limit: u32 },
+    #[error("returned {actual} {unit}, over the limit of {limit}; return less or raise limits.{setting}")]
+    OutputTooLarge { actual: u64, limit: u64, unit: String, setting: String },
+    #[error("trapped: {message}")]
+    Trap { message: String },
+    #[error("returned a rule error: {0}")]
+    Rule(RuleErrorView),
+    #[error("returned an invalid effect: {message}")]
+    InvalidEffect { message: String },
+    #[error("could not be instantiated: {message}")]
+    Instantiation { message: String },
+}
+
+/// A [`RuleError`] in a stable, serialisable shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleErrorView {
+    /// `invalid-config`, `invalid-input`, `unsupported` or `internal`.
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&RuleError> for RuleErrorView {
+    fn from(error: &RuleError) -> Self {
+        let (code, message) = match error {
+            RuleError::InvalidConfig(m) => ("invalid-config", m),
+            RuleError::InvalidInput(m) => ("invalid-input", m),
+            RuleError::Unsupported(m) => ("unsupported", m),
+            RuleError::Internal(m) => ("internal", m),
+        };
+        RuleErrorView {
+            code: code.to_owned(),
+            message: message.clone(),
+        }
+    }
+}
+
+impl fmt::Display for RuleErrorView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// A plugin call that failed, naming the plugin, its version, the event (or query) and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("plugin {plugin}@{version} failed on {subject}: {cause}")]
+pub struct PluginFailure {
+    pub plugin: String,
+    pub version: String,
+    /// `event <id>` or `query <kind>`.
+    pub subject: String,
+    pub cause: FailureCause,
+    /// The last of what the plugin wrote to stderr (a panic message, usually), if anything.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly component: {0}. Build the plugin with `cargo build --target wasm32-wasip2` (a core module is not enough)")]
+    NotAComponent(String),
+    #[error("the component imports {0}, which rulebox plugins may not use; plugins may import only rulebox:plugin/host and the WASI interfaces Rust's std links against")]
+    ForbiddenImport(String),
+    #[error("the component does not implement the rulebox:plugin/rule-plugin@0.1.0 world: {0}. Build it with rulebox-sdk's export_rule! macro")]
+    WrongWorld(String),
+    #[error("the plugin's describe() failed: {0}")]
+    Describe(Box<PluginFailure>),
+    #[error("invalid limits: {0}")]
+    Limits(String),
+    #[error("cannot use the compiled-plugin cache at {path}: {message}")]
+    Cache { path: String, message: String },
+}
+
+/// A host-side reason to stop a plugin mid-call, raised from a host function as a trap.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HostAbort {
+    #[error("too many host calls")]
+    TooManyHostCalls,
+}

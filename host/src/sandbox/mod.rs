@@ -1,0 +1,494 @@
+//! The sandbox: compiles plugins once, validates them, and runs every call in a fresh,
+//! bounded instance.
+//!
+//! **Fresh instance per call, by design.** Each call gets a new `Store` and a new instance
+//! from a pre-instantiated component (`InstancePre`) backed by wasmtime's pooling allocator,
+//! so instantiation is a copy-on-write remap of prepared memory: microseconds. Nothing a
+//! plugin writes to its memory survives the call, so no member's data can leak into
+//! another's call, and a plugin that corrupts its own state only spoils one call.
+//!
+//! Every call is bounded by fuel (deterministic), an epoch deadline (wall clock), memory and
+//! table caps, a host-call quota and an output cap; a breach becomes a typed
+//! [`PluginFailure`]. WASI is linked but empty: no directories, environment, sockets or
+//! stdin; stdout and stderr are captured and capped; clocks read the event time and random
+//! numbers come from the call's seed, so a call is deterministic.
+
+pub mod bindings;
+mod cache;
+mod error;
+mod limits;
+mod state;
+mod stdio;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
+
+use bindings::{Answer, Description, Effect, Event, Query, RuleError, RulePlugin, RulePluginPre};
+pub use error::{FailureCause, LoadError, PluginFailure, RuleErrorView};
+use error::HostAbort;
+pub use limits::{Limits, MAX_MEMORY_BYTES};
+pub use state::{BrandData, CallEnv, PluginLog};
+use state::{CallState, Limiter};
+use stdio::CappedPipe;
+
+/// Imports a plugin may have: our host interface and the WASI interfaces Rust's std links
+/// against. Everything else (sockets, HTTP, …) is refused at install time.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "rulebox:plugin/host@0.1.0",
+    "rulebox:plugin/types@0.1.0",
+    "wasi:cli/environment@",
+    "wasi:cli/exit@",
+    "wasi:cli/stdin@",
+    "wasi:cli/stdout@",
+    "wasi:cli/stderr@",
+    "wasi:cli/terminal-input@",
+    "wasi:cli/terminal-output@",
+    "wasi:cli/terminal-stdin@",
+    "wasi:cli/terminal-stdout@",
+    "wasi:cli/terminal-stderr@",
+    "wasi:io/error@",
+    "wasi:io/poll@",
+    "wasi:io/streams@",
+    "wasi:clocks/wall-clock@",
+    "wasi:clocks/monotonic-clock@",
+    "wasi:filesystem/types@",
+    "wasi:filesystem/preopens@",
+    "wasi:random/random@",
+    "wasi:random/insecure@",
+    "wasi:random/insecure-seed@",
+];
+
+/// Host-wide sandbox settings.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where compiled plugins are kept between restarts; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Instances the pool holds: the most plugin calls that can run at once.
+    pub max_instances: u32,
+    /// Wasm stack per call, in bytes. Engine-wide: wasmtime cannot vary it per plugin.
+    pub stack_bytes: usize,
+    /// How often the deadline clock ticks.
+    pub epoch_tick: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            cache_dir: None,
+            max_instances: 128,
+            stack_bytes: 512 << 10,
+            epoch_tick: Duration::from_millis(2),
+        }
+    }
+}
+
+/// A loaded plugin: compiled, validated, pre-instantiated, and described.
+pub struct Plugin {
+    /// What the plugin says it is.
+    pub description: Description,
+    /// blake3 of the component bytes.
+    pub digest: String,
+    /// The bounds of every call.
+    pub limits: Limits,
+    pre: RulePluginPre<CallState>,
+}
+
+/// Measurements of one successful call.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CallReport<T> {
+    /// What the plugin returned.
+    pub output: T,
+    /// Fuel (≈ wasm instructions) used, instantiation included.
+    pub fuel_used: u64,
+    /// Largest linear memory the instance reached, in bytes.
+    pub peak_memory: u64,
+    /// Wall time of instantiation plus the call.
+    pub elapsed_us: u64,
+    /// Lines the plugin logged.
+    pub logs: Vec<PluginLog>,
+    /// Captured stdout and stderr (capped).
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The process-wide plugin runtime: one engine, one linker, an epoch ticker.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<CallState>,
+    config: SandboxConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Sandbox {
+    /// Creates the engine (pooling allocator, fuel, epochs) and the linker.
+    pub fn new(config: SandboxConfig) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .total_stacks(config.max_instances)
+            .max_memory_size(MAX_MEMORY_BYTES as usize)
+            .table_elements(Limits::ceiling().table_elements as usize)
+            .max_component_instance_size(1 << 20)
+            .max_core_instances_per_component(20)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(config.stack_bytes)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        RulePlugin::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(
+            &mut linker,
+            |state| state,
+        )?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak, stop, tick) = (engine.weak(), ticker_stop.clone(), config.epoch_tick);
+        std::thread::Builder::new()
+            .name("rulebox-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })?;
+
+        Ok(Sandbox {
+            engine,
+            linker,
+            config,
+            ticker_stop,
+        })
+    }
+
+    /// The wasmtime engine (shared by every plugin).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles (or loads from the cache), validates and describes a plugin.
+    ///
+    /// Refuses core modules, components with imports outside the rulebox world, components
+    /// that do not export `rulebox:plugin/rule`, and plugins whose `describe` fails.
+    pub fn load(&self, wasm: &[u8], limits: Limits) -> Result<Plugin, LoadError> {
+        limits.validate().map_err(LoadError::Limits)?;
+        let (component, digest) = self.compile(wasm)?;
+        if let Some(name) = imports(&self.engine, &component)
+            .into_iter()
+            .find(|name| !ALLOWED_IMPORTS.iter().any(|allowed| name.starts_with(allowed)))
+        {
+            return Err(LoadError::ForbiddenImport(name));
+        }
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre = RulePluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+
+        let mut plugin = Plugin {
+            description: Description {
+                name: "(unnamed)".into(),
+                version: "(unknown)".into(),
+                summary: String::new(),
+                events: Vec::new(),
+                queries: Vec::new(),
+                reads: Vec::new(),
+            },
+            digest,
+            limits,
+            pre,
+        };
+        let env = CallEnv {
+            member: empty_member(),
+            at: 0,
+            config: Arc::from("{}"),
+            seed: 0,
+            data: Arc::new(NoData),
+        };
+        let described = self
+            .call(&plugin, env, "describe".into(), |p, s| p.call_describe(s).map(Ok))
+            .map_err(|f| LoadError::Describe(Box::new(f)))?;
+        plugin.description = described.output;
+        Ok(plugin)
+    }
+
+    /// The names of the interfaces a component imports, e.g. `rulebox:plugin/host@0.1.0`.
+    pub fn imports(&self, wasm: &[u8]) -> Result<Vec<String>, LoadError> {
+        let (component, _) = self.compile(wasm)?;
+        Ok(imports(&self.engine, &component))
+    }
+
+    /// Checks the bytes are a component and compiles them (through the cache).
+    fn compile(&self, wasm: &[u8]) -> Result<(Component, String), LoadError> {
+        match wasm.get(4..8) {
+            Some([0x0d, 0x00, 0x01, 0x00]) if wasm.starts_with(b"\0asm") => {}
+            Some([0x01, 0x00, 0x00, 0x00]) if wasm.starts_with(b"\0asm") => {
+                return Err(LoadError::NotAComponent("this is a core wasm module".into()));
+            }
+            _ => return Err(LoadError::NotAComponent("the bytes are not WebAssembly".into())),
+        }
+        let digest = blake3::hash(wasm).to_hex().to_string();
+        let component = cache::compile(&self.engine, self.config.cache_dir.as_deref(), wasm, &digest)?;
+        Ok((component, digest))
+    }
+
+    /// Runs the plugin's `on-event` for `event`.
+    pub fn on_event(&self, plugin: &Plugin, env: CallEnv, event: &Event) -> Result<CallReport<Vec<Effect>>, PluginFailure> {
+        let report = self.call(plugin, env, format!("event {}", event.id), |p, s| p.call_on_event(s, event))?;
+        let limits = &plugin.limits;
+        let count = report.output.len() as u64;
+        let bytes: u64 = report.output.iter().map(effect_weight).sum();
+        check_output(plugin, &format!("event {}", event.id), count, limits.max_effects.into(), "effects", "max_effects")?;
+        check_output(plugin, &format!("event {}", event.id), bytes, limits.output_bytes, "bytes", "output_bytes")?;
+        Ok(report)
+    }
+
+    /// Runs the plugin's `on-query` for `query`.
+    pub fn on_query(&self, plugin: &Plugin, env: CallEnv, query: &Query) -> Result<CallReport<Answer>, PluginFailure> {
+        let subject = format!("query {:?}", query_kind_name(query));
+        let report = self.call(plugin, env, subject.clone(), |p, s| p.call_on_query(s, query))?;
+        let bytes = serde_json::to_vec(&report.output).map_or(u64::MAX, |v| v.len() as u64);
+        check_output(plugin, &subject, bytes, plugin.limits.output_bytes, "bytes", "output_bytes")?;
+        Ok(report)
+    }
+
+    /// One bounded call in a fresh instance.
+    fn call<T>(
+        &self,
+        plugin: &Plugin,
+        env: CallEnv,
+        subject: String,
+        f: impl FnOnce(&bindings::exports::rulebox::plugin::rule::Guest, &mut Store<CallState>) -> wasmtime::Result<Result<T, RuleError>>,
+    ) -> Result<CallReport<T>, PluginFailure> {
+        let started = Instant::now();
+        let limits = plugin.limits;
+        let (stdout, stderr) = (CappedPipe::new(limits.stdio_bytes as usize), CappedPipe::new(limits.stdio_bytes as usize));
+        let seed = env.seed;
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(FixedClock(env.at))
+            .monotonic_clock(FixedClock(env.at))
+            .secure_random(Deterministic::new(seed.to_le_bytes().to_vec()))
+            .insecure_random(Deterministic::new(seed.to_be_bytes().to_vec()))
+            .insecure_random_seed(u128::from(seed))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                memory_limit: limits.memory_bytes,
+                table_limit: limits.table_elements,
+                peak_memory: 0,
+                memory_denied: false,
+                table_denied: false,
+            },
+            env,
+            stdout,
+            stderr,
+            logs: Vec::new(),
+            logs_dropped: 0,
+            host_calls: 0,
+            limits,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(limits.fuel).expect("fuel is enabled");
+        let tick_ms = self.config.epoch_tick.as_millis().max(1) as u64;
+        store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms) + 1);
+        store.epoch_deadline_trap();
+
+        let fail = |store: &Store<CallState>, cause: FailureCause| PluginFailure {
+            plugin: plugin.description.name.clone(),
+            version: plugin.description.version.clone(),
+            subject: subject.clone(),
+            cause,
+            stderr: tail(&store.data().stderr.text(), 2048),
+        };
+        let instance = match plugin.pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(e) => {
+                let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| FailureCause::Instantiation { message: format!("{e:#}") });
+                return Err(fail(&store, cause));
+            }
+        };
+        let result = f(instance.rulebox_plugin_rule(), &mut store);
+        let output = match result {
+            Ok(Ok(output)) => output,
+            Ok(Err(rule_error)) => return Err(fail(&store, FailureCause::Rule(RuleErrorView::from(&rule_error)))),
+            Err(e) => {
+                let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| FailureCause::Trap { message: format!("{e:#}") });
+                return Err(fail(&store, cause));
+            }
+        };
+        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let state = store.into_data();
+        Ok(CallReport {
+            output,
+            fuel_used,
+            peak_memory: state.limiter.peak_memory,
+            elapsed_us: started.elapsed().as_micros() as u64,
+            logs: state.logs,
+            stdout: state.stdout.text(),
+            stderr: state.stderr.text(),
+        })
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn imports(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+/// Turns a wasmtime error into the limit or fault it really was.
+fn classify(error: &wasmtime::Error, state: &CallState, limits: &Limits) -> Option<FailureCause> {
+    if error.downcast_ref::<HostAbort>().is_some() {
+        return Some(FailureCause::TooManyHostCalls { limit: limits.host_calls });
+    }
+    if state.limiter.memory_denied {
+        return Some(FailureCause::MemoryLimit { limit_bytes: limits.memory_bytes });
+    }
+    if state.limiter.table_denied {
+        return Some(FailureCause::TableLimit { limit_elements: limits.table_elements });
+    }
+    match error.downcast_ref::<Trap>()? {
+        Trap::OutOfFuel => Some(FailureCause::FuelExhausted { budget: limits.fuel }),
+        Trap::Interrupt => Some(FailureCause::Deadline { deadline_ms: limits.deadline_ms }),
+        Trap::StackOverflow => Some(FailureCause::StackOverflow),
+        trap => Some(FailureCause::Trap { message: trap.to_string() }),
+    }
+}
+
+fn check_output(plugin: &Plugin, subject: &str, actual: u64, limit: u64, unit: &str, setting: &str) -> Result<(), PluginFailure> {
+    if actual <= limit {
+        return Ok(());
+    }
+    Err(PluginFailure {
+        plugin: plugin.description.name.clone(),
+        version: plugin.description.version.clone(),
+        subject: subject.to_owned(),
+        cause: FailureCause::OutputTooLarge {
+            actual,
+            limit,
+            unit: unit.to_owned(),
+            setting: setting.to_owned(),
+        },
+        stderr: String::new(),
+    })
+}
+
+/// Approximate size of an effect: its strings plus a fixed cost.
+fn effect_weight(effect: &Effect) -> u64 {
+    let strings: usize = match effect {
+        Effect::AwardPoints(a) => a.reason.len(),
+        Effect::DeductPoints(d) => d.reason.len(),
+        Effect::SetTier(t) => t.tier.len() + t.reason.len(),
+        Effect::IssueCoupon(c) => c.template_id.len(),
+        Effect::AddTag(t) | Effect::RemoveTag(t) => t.len(),
+        Effect::SetAttribute(a) => a.key.len() + a.value.len(),
+        Effect::Notify(n) => n.channel.len() + n.template.len() + n.data.iter().map(|a| a.key.len() + a.value.len()).sum::<usize>(),
+    };
+    strings as u64 + 32
+}
+
+fn query_kind_name(query: &Query) -> &'static str {
+    match query.kind {
+        bindings::QueryKind::CouponEligibility(_) => "coupon-eligibility",
+        bindings::QueryKind::Recommendation(_) => "recommendation",
+    }
+}
+
+fn tail(text: &str, max: usize) -> String {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+/// A member with nothing known, for calls that have no member (describe).
+pub fn empty_member() -> bindings::MemberView {
+    let none = bindings::Activity { spend: 0, orders: 0, points_earned: 0 };
+    bindings::MemberView {
+        id: String::new(),
+        tier: String::new(),
+        points: 0,
+        tags: Vec::new(),
+        joined_at: 0,
+        birth_date: None,
+        city: None,
+        channel: None,
+        lifetime: none,
+        window: none,
+        window_days: 0,
+        last_purchase_at: None,
+        attributes: Vec::new(),
+        coupons: Vec::new(),
+        paid_plan: None,
+    }
+}
+
+/// Brand data for calls that must not read any (describe).
+struct NoData;
+
+impl BrandData for NoData {
+    fn stores_near(&self, _: bindings::GeoPoint, _: u32, _: u32, _: bindings::Timestamp) -> Vec<bindings::StoreInfo> {
+        Vec::new()
+    }
+    fn stock(&self, _: &str, _: &[String]) -> Vec<bindings::StockLevel> {
+        Vec::new()
+    }
+    fn products(&self, _: &[String]) -> Vec<bindings::Product> {
+        Vec::new()
+    }
+}
+
+/// WASI clocks that always read the event time: a plugin calling `SystemTime::now()` gets
+/// the event time, deterministically.
+struct FixedClock(bindings::Timestamp);
+
+impl HostWallClock for FixedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.max(0) as u64)
+    }
+}
+
+impl HostMonotonicClock for FixedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        (self.0.max(0) as u64).saturating_mul(1_000_000)
+    }
+}

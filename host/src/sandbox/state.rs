@@ -1,0 +1,197 @@
+//! What a plugin's store holds during one call, and the host functions it may call.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use super::stdio::CappedPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::rulebox::plugin::{host, types};
+use super::bindings::{
+    Attribute, GeoPoint, LogLevel, MemberView, Product, StockLevel, StoreInfo, Timestamp,
+};
+use super::error::HostAbort;
+use super::limits::Limits;
+
+/// Longest log message kept; longer ones are cut.
+const MAX_LOG_MESSAGE: usize = 1024;
+/// Most stores `stores-near` answers, whatever the plugin asks for.
+const MAX_STORES: u32 = 200;
+
+/// The brand's stores, stock and catalog, as host imports read them. Implemented over the
+/// database for live events and over fixtures for `rulebox test`. Every method is scoped to
+/// one brand by construction: there is no way to name another.
+pub trait BrandData: Send + Sync {
+    /// Stores within `radius_m` of `at`, nearest first, at most `limit`, `open-now` judged at
+    /// `now` (event time).
+    fn stores_near(&self, at: GeoPoint, radius_m: u32, limit: u32, now: Timestamp) -> Vec<StoreInfo>;
+    /// Stock at one store (all stocked products when `product_ids` is empty).
+    fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel>;
+    /// Catalog entries in the order asked (the whole catalog when `ids` is empty).
+    fn products(&self, ids: &[String]) -> Vec<Product>;
+}
+
+/// Everything the host functions answer from during one call.
+pub struct CallEnv {
+    /// The member, as updated by the plugins before this one.
+    pub member: MemberView,
+    /// The event or query time.
+    pub at: Timestamp,
+    /// The plugin's configuration (JSON).
+    pub config: Arc<str>,
+    /// The call's deterministic seed.
+    pub seed: u64,
+    /// The brand's stores, stock and catalog.
+    pub data: Arc<dyn BrandData>,
+}
+
+/// A log line a plugin wrote.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PluginLog {
+    pub level: String,
+    pub message: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Tracks memory and table growth against the plugin's caps, and remembers a refusal so a
+/// resulting trap can be reported as the limit it really was.
+pub(crate) struct Limiter {
+    pub memory_limit: u64,
+    pub table_limit: u64,
+    pub peak_memory: u64,
+    pub memory_denied: bool,
+    pub table_denied: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.memory_limit {
+            self.memory_denied = true;
+            return Ok(false);
+        }
+        self.peak_memory = self.peak_memory.max(desired as u64);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.table_limit {
+            self.table_denied = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// The data of one plugin call's store.
+pub(crate) struct CallState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: Limiter,
+    pub env: CallEnv,
+    pub stdout: CappedPipe,
+    pub stderr: CappedPipe,
+    pub logs: Vec<PluginLog>,
+    pub logs_dropped: u32,
+    pub host_calls: u32,
+    pub limits: Limits,
+}
+
+impl CallState {
+    /// Counts a host call, aborting the plugin past its quota.
+    fn host_call(&mut self) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        if self.host_calls > self.limits.host_calls {
+            return Err(HostAbort::TooManyHostCalls.into());
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for CallState {}
+
+impl host::Host for CallState {
+    fn member(&mut self) -> wasmtime::Result<MemberView> {
+        self.host_call()?;
+        Ok(self.env.member.clone())
+    }
+
+    fn stores_near(&mut self, at: GeoPoint, radius_m: u32, limit: u32) -> wasmtime::Result<Vec<StoreInfo>> {
+        self.host_call()?;
+        Ok(self.env.data.stores_near(at, radius_m, limit.min(MAX_STORES), self.env.at))
+    }
+
+    fn stock(&mut self, store_id: String, product_ids: Vec<String>) -> wasmtime::Result<Vec<StockLevel>> {
+        self.host_call()?;
+        Ok(self.env.data.stock(&store_id, &product_ids))
+    }
+
+    fn products(&mut self, ids: Vec<String>) -> wasmtime::Result<Vec<Product>> {
+        self.host_call()?;
+        Ok(self.env.data.products(&ids))
+    }
+
+    fn config(&mut self) -> wasmtime::Result<String> {
+        self.host_call()?;
+        Ok(self.env.config.to_string())
+    }
+
+    fn seed(&mut self) -> wasmtime::Result<u64> {
+        self.host_call()?;
+        Ok(self.env.seed)
+    }
+
+    fn log(&mut self, level: LogLevel, message: String, fields: Vec<Attribute>) -> wasmtime::Result<()> {
+        self.host_call()?;
+        if self.logs.len() as u32 >= self.limits.log_lines {
+            self.logs_dropped += 1;
+            return Ok(());
+        }
+        let mut message = message;
+        truncate(&mut message, MAX_LOG_MESSAGE);
+        self.logs.push(PluginLog {
+            level: format!("{level:?}").to_lowercase(),
+            message,
+            fields: fields
+                .into_iter()
+                .take(16)
+                .map(|mut a| {
+                    truncate(&mut a.key, 64);
+                    truncate(&mut a.value, 256);
+                    (a.key, a.value)
+                })
+                .collect(),
+        });
+        Ok(())
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub(crate) fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
