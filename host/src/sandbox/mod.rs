@@ -456,8 +456,8 @@ pub fn empty_member() -> bindings::MemberView {
     }
 }
 
-/// Brand data for calls that must not read any (describe).
-struct NoData;
+/// Brand data that has nothing: no stores, stock or products.
+pub struct NoData;
 
 impl BrandData for NoData {
     fn stores_near(&self, _: bindings::GeoPoint, _: u32, _: u32, _: bindings::Timestamp) -> Vec<bindings::StoreInfo> {

@@ -79,6 +79,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Growth past the memory's own maximum or the pool's: still a memory limit.
+        self.memory_denied = true;
+        Ok(())
+    }
+
     fn table_growing(
         &mut self,
         _current: usize,

@@ -38,15 +38,15 @@ impl Rule for Hostile {
             "grow" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
-                    hoard.push(black_box(vec![1u8; 1 << 20]));
+                    hoard.push(black_box(Vec::<u8>::with_capacity(1 << 20)));
                 }
             }
             "huge-alloc" => {
-                let big = black_box(vec![7u8; 3 << 30]);
+                let big = black_box(vec![7u8; 1 << 30]);
                 Ok(vec![Effect::award(big.len() as i64, "never")])
             }
             "recurse" => Ok(vec![Effect::award(recurse(0) as i64, "never")]),
-            "huge-output" => Ok((0..2_000_000).map(|i| Effect::tag(format!("t{i}"))).collect()),
+            "huge-output" => Ok((0..20_000).map(|i| Effect::tag(format!("t{i}"))).collect()),
             "huge-string" => Ok(vec![Effect::tag("x".repeat(8 << 20))]),
             "panic" => panic!("hostile plugin panics on purpose"),
             "host-spam" => {
