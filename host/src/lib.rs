@@ -4,7 +4,13 @@
 //! [`store`] that keeps members, catalogs and points ledgers in sled, the [`pipeline`] that
 //! turns events into effects applied exactly once, and the plugin [`registry`].
 
+pub mod pipeline;
+pub mod registry;
 pub mod sandbox;
+pub mod store;
+pub mod validate;
+
+pub use pipeline::Rulebox;
 
 /// Converts between the SDK's types and the host's (both generated from the same WIT, so
 /// their JSON forms agree). For tools and fixtures, not for the hot path.

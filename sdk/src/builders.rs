@@ -2,9 +2,8 @@
 //! rule they implement.
 
 use crate::{
-    Attribute, Award, CouponGrant, Deduction, Description, Effect, EventKind, EventType,
-    LineItem, MemberField, MemberView, Money, Notification, Points, QueryKind, QueryType,
-    RuleError, TierChange, Timestamp,
+    Attribute, Award, CouponGrant, Deduction, Description, Effect, EventType, MemberField,
+    MemberView, Notification, Points, QueryType, RuleError, TierChange, Timestamp,
 };
 
 impl Effect {
@@ -87,15 +86,6 @@ impl Effect {
                 .collect(),
         })
     }
-
-    /// The points this effect adds to (positive) or removes from (negative) the balance.
-    pub fn points_delta(&self) -> Points {
-        match self {
-            Effect::AwardPoints(award) => award.amount,
-            Effect::DeductPoints(deduction) => -deduction.amount,
-            _ => 0,
-        }
-    }
 }
 
 impl Description {
@@ -159,40 +149,7 @@ impl RuleError {
     }
 }
 
-impl EventKind {
-    /// The kind of this event, without its data.
-    pub fn event_type(&self) -> EventType {
-        match self {
-            EventKind::SignUp(_) => EventType::SignUp,
-            EventKind::Purchase(_) => EventType::Purchase,
-            EventKind::Refund(_) => EventType::Refund,
-            EventKind::CheckIn(_) => EventType::CheckIn,
-            EventKind::AppOpen(_) => EventType::AppOpen,
-            EventKind::ReferralAccepted(_) => EventType::ReferralAccepted,
-            EventKind::ReviewPosted(_) => EventType::ReviewPosted,
-            EventKind::Birthday => EventType::Birthday,
-            EventKind::ScheduledTick(_) => EventType::ScheduledTick,
-            EventKind::Custom(_) => EventType::Custom,
-        }
-    }
-}
-
-impl QueryKind {
-    /// The kind of this query, without its data.
-    pub fn query_type(&self) -> QueryType {
-        match self {
-            QueryKind::CouponEligibility(_) => QueryType::CouponEligibility,
-            QueryKind::Recommendation(_) => QueryType::Recommendation,
-        }
-    }
-}
-
-impl LineItem {
-    /// `quantity × unit_price`, or `None` on overflow.
-    pub fn amount(&self) -> Option<Money> {
-        self.unit_price.checked_mul(i64::from(self.quantity))
-    }
-}
+crate::__shared_impls!(crate);
 
 impl MemberView {
     /// Whether the member carries `tag`.

@@ -61,6 +61,7 @@
 #[doc(hidden)]
 pub mod bindings;
 mod builders;
+mod shared;
 mod context;
 pub mod geo;
 pub mod money;

@@ -12,3 +12,5 @@ wasmtime::component::bindgen!({
 pub use exports::rulebox::plugin::rule::{Description, MemberField, RuleError};
 pub use rulebox::plugin::host::LogLevel;
 pub use rulebox::plugin::types::*;
+
+rulebox_sdk::__shared_impls!(self::rulebox::plugin::types);

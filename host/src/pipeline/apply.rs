@@ -1,0 +1,249 @@
+//! How effects and host actions change a member: the points ledger, lots, aggregates.
+//!
+//! Invariants kept here (and checked by tests):
+//! - `member.points` equals the sum of the member's ledger entries;
+//! - the unspent lots sum to `max(points, 0)`;
+//! - only a refund reversal can drive the balance below zero (the member owes points,
+//!   paid off first by later awards).
+
+use crate::sandbox::bindings::{Activity, Effect, HeldCoupon, Purchase, Refund, Timestamp};
+use crate::store::model::{LedgerEntry, LedgerKind, Member, OrderPoints, PointLot};
+
+/// Largest single award or deduction accepted.
+const MAX_POINTS: i64 = 1_000_000_000_000;
+/// Caps that keep a member record small whatever plugins do.
+const MAX_TAGS: usize = 256;
+const MAX_ATTRIBUTES: usize = 256;
+const MAX_COUPONS: usize = 500;
+const MAX_NAME: usize = 64;
+const MAX_TEXT: usize = 1024;
+
+/// Who changes the member and why: the event and, for plugin effects, the plugin.
+pub struct Cause<'a> {
+    pub event_id: &'a str,
+    pub at: Timestamp,
+    pub plugin: Option<(&'a str, &'a str)>,
+    /// The purchase's order, if the event is one: awards are tied to it.
+    pub order_id: Option<&'a str>,
+    /// The brand's local-day number of `at`, for day buckets.
+    pub day: i64,
+    pub window_days: u32,
+}
+
+/// Ledger entries and order bookkeeping produced while applying an event.
+#[derive(Clone, Default)]
+pub struct Changes {
+    pub ledger: Vec<LedgerEntry>,
+    pub order: Option<OrderPoints>,
+    pub coupons_issued: u32,
+}
+
+fn push_entry(member: &mut Member, changes: &mut Changes, cause: &Cause, kind: LedgerKind, amount: i64, reason: String, expires_at: Option<Timestamp>, order_id: Option<String>) {
+    member.points += amount;
+    let seq = member.next_seq;
+    member.next_seq += 1;
+    changes.ledger.push(LedgerEntry {
+        seq,
+        kind,
+        amount,
+        balance: member.points,
+        reason,
+        event_id: cause.event_id.to_owned(),
+        plugin: cause.plugin.map(|(name, _)| name.to_owned()),
+        plugin_version: cause.plugin.map(|(_, version)| version.to_owned()),
+        at: cause.at,
+        expires_at,
+        order_id,
+    });
+}
+
+/// Takes up to `amount` points out of the lots: the order's own lots first (for reversals),
+/// then soonest-expiring first, never-expiring last.
+fn consume_lots(member: &mut Member, mut amount: i64, order_id: Option<&str>) {
+    let mut order: Vec<usize> = (0..member.lots.len()).collect();
+    order.sort_by_key(|&i| {
+        let lot = &member.lots[i];
+        let own = order_id.is_some() && lot.order_id.as_deref() == order_id;
+        (!own, lot.expires_at.unwrap_or(i64::MAX), lot.seq)
+    });
+    for i in order {
+        if amount == 0 {
+            break;
+        }
+        let take = member.lots[i].remaining.min(amount);
+        member.lots[i].remaining -= take;
+        amount -= take;
+    }
+    member.lots.retain(|lot| lot.remaining > 0);
+}
+
+fn bucket<'m>(member: &'m mut Member, cause: &Cause) -> &'m mut Activity {
+    let oldest = cause.day - i64::from(cause.window_days);
+    member.days.retain(|&day, _| day > oldest);
+    member.days.entry(cause.day).or_insert_with(crate::store::model::zero_activity)
+}
+
+/// Applies one effect a plugin decided. On error nothing must be kept: callers apply a
+/// plugin's effects to a copy and keep it only if all succeed.
+pub fn apply_effect(member: &mut Member, changes: &mut Changes, cause: &Cause, effect: &Effect) -> Result<(), String> {
+    match effect {
+        Effect::AwardPoints(award) => {
+            if award.amount <= 0 || award.amount > MAX_POINTS {
+                return Err(format!("award of {} points: amounts must be between 1 and {MAX_POINTS}", award.amount));
+            }
+            if let Some(expires) = award.expires_at {
+                if expires <= cause.at {
+                    return Err(format!("award expires at {expires}, not after the event time {}", cause.at));
+                }
+            }
+            check_text("award reason", &award.reason, MAX_TEXT)?;
+            let debt = (-member.points).max(0);
+            let lot = award.amount - debt.min(award.amount);
+            let order_id = cause.order_id.map(str::to_owned);
+            push_entry(member, changes, cause, LedgerKind::Award, award.amount, award.reason.clone(), award.expires_at, order_id.clone());
+            if lot > 0 {
+                member.lots.push(PointLot { seq: member.next_seq - 1, remaining: lot, expires_at: award.expires_at, order_id });
+            }
+            member.lifetime.points_earned += award.amount;
+            bucket(member, cause).points_earned += award.amount;
+            if let Some(order) = changes.order.as_mut() {
+                order.points_awarded += award.amount;
+            }
+        }
+        Effect::DeductPoints(deduction) => {
+            if deduction.amount <= 0 || deduction.amount > MAX_POINTS {
+                return Err(format!("deduction of {} points: amounts must be between 1 and {MAX_POINTS}", deduction.amount));
+            }
+            if deduction.amount > member.points {
+                return Err(format!(
+                    "deducting {} points would leave member {} below zero (balance {})",
+                    deduction.amount, member.id, member.points
+                ));
+            }
+            check_text("deduction reason", &deduction.reason, MAX_TEXT)?;
+            consume_lots(member, deduction.amount, None);
+            push_entry(member, changes, cause, LedgerKind::Deduct, -deduction.amount, deduction.reason.clone(), None, None);
+        }
+        Effect::SetTier(change) => {
+            check_name("tier", &change.tier)?;
+            member.tier = change.tier.clone();
+        }
+        Effect::IssueCoupon(grant) => {
+            check_name("coupon template", &grant.template_id)?;
+            if grant.valid_until <= grant.valid_from {
+                return Err(format!("coupon {} is valid until {}, not after it starts ({})", grant.template_id, grant.valid_until, grant.valid_from));
+            }
+            if member.coupons.len() >= MAX_COUPONS {
+                return Err(format!("member {} already holds {MAX_COUPONS} coupons", member.id));
+            }
+            changes.coupons_issued += 1;
+            member.coupons.push(HeldCoupon {
+                id: format!("{}#{}", cause.event_id, changes.coupons_issued),
+                template_id: grant.template_id.clone(),
+                valid_from: grant.valid_from,
+                valid_until: grant.valid_until,
+                uses: 0,
+            });
+        }
+        Effect::AddTag(tag) => {
+            check_name("tag", tag)?;
+            if member.tags.len() >= MAX_TAGS && !member.tags.contains(tag) {
+                return Err(format!("member {} already has {MAX_TAGS} tags", member.id));
+            }
+            member.tags.insert(tag.clone());
+        }
+        Effect::RemoveTag(tag) => {
+            member.tags.remove(tag);
+        }
+        Effect::SetAttribute(attribute) => {
+            check_name("attribute key", &attribute.key)?;
+            check_text("attribute value", &attribute.value, MAX_TEXT)?;
+            if member.attributes.len() >= MAX_ATTRIBUTES && !member.attributes.contains_key(&attribute.key) {
+                return Err(format!("member {} already has {MAX_ATTRIBUTES} attributes", member.id));
+            }
+            member.attributes.insert(attribute.key.clone(), attribute.value.clone());
+        }
+        Effect::Notify(notification) => {
+            check_name("notification channel", &notification.channel)?;
+            check_name("notification template", &notification.template)?;
+            if notification.data.len() > 32 {
+                return Err("a notification carries at most 32 data fields".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_name(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > MAX_NAME {
+        return Err(format!("{what} {value:?} must be 1 to {MAX_NAME} bytes"));
+    }
+    Ok(())
+}
+
+fn check_text(what: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!("{what} is {} bytes; at most {max}", value.len()));
+    }
+    Ok(())
+}
+
+/// Records a purchase in the member's aggregates and opens the order's points record.
+pub fn record_purchase(member: &mut Member, changes: &mut Changes, cause: &Cause, purchase: &Purchase) {
+    member.lifetime.spend += purchase.paid;
+    member.lifetime.orders += 1;
+    let day = bucket(member, cause);
+    day.spend += purchase.paid;
+    day.orders += 1;
+    member.last_purchase_at = Some(member.last_purchase_at.map_or(cause.at, |t| t.max(cause.at)));
+    changes.order = Some(OrderPoints {
+        order_id: purchase.order_id.clone(),
+        event_id: cause.event_id.to_owned(),
+        lines_value: purchase.lines.iter().filter_map(|l| l.amount()).sum(),
+        paid: purchase.paid,
+        ..OrderPoints::default()
+    });
+}
+
+/// Records a refund and reverses the points its lines earned, in proportion to the line
+/// value refunded (cumulatively, so partial refunds never reverse more than was earned).
+/// Returns the points reversed.
+pub fn record_refund(member: &mut Member, changes: &mut Changes, cause: &Cause, refund: &Refund, order: Option<OrderPoints>) -> i64 {
+    member.lifetime.spend -= refund.refunded;
+    bucket(member, cause).spend -= refund.refunded;
+    let Some(mut order) = order else { return 0 };
+    let refunded_now: i64 = refund.lines.iter().filter_map(|l| l.amount()).sum();
+    order.refunded_value = (order.refunded_value + refunded_now).min(order.lines_value);
+    let target = if order.lines_value > 0 {
+        (i128::from(order.points_awarded) * i128::from(order.refunded_value) / i128::from(order.lines_value)) as i64
+    } else {
+        0
+    };
+    let reverse = (target - order.points_reversed).max(0);
+    if reverse > 0 {
+        consume_lots(member, reverse, Some(&order.order_id));
+        let reason = format!("refund of order {}", order.order_id);
+        push_entry(member, changes, cause, LedgerKind::Reverse, -reverse, reason, None, Some(order.order_id.clone()));
+        order.points_reversed += reverse;
+    }
+    changes.order = Some(order);
+    reverse
+}
+
+/// Expires every lot whose expiry is at or before the event time. Returns the points expired.
+pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> i64 {
+    let due: Vec<PointLot> = member
+        .lots
+        .iter()
+        .filter(|lot| lot.expires_at.is_some_and(|t| t <= cause.at))
+        .cloned()
+        .collect();
+    member.lots.retain(|lot| !lot.expires_at.is_some_and(|t| t <= cause.at));
+    let mut total = 0;
+    for lot in due {
+        total += lot.remaining;
+        let reason = format!("points of award #{} expired", lot.seq);
+        push_entry(member, changes, cause, LedgerKind::Expire, -lot.remaining, reason, lot.expires_at, lot.order_id);
+    }
+    total
+}

@@ -1,0 +1,496 @@
+//! The event pipeline: events in, effects applied exactly once.
+//!
+//! For one event the pipeline
+//! 1. checks it, and returns the stored outcome if its id was applied before;
+//! 2. finds the members it concerns (one, or the referral chain up to three levels) and
+//!    locks them;
+//! 3. does the host's own bookkeeping (aggregates, refund reversal, expiry);
+//! 4. runs the brand's chain for the event kind, in order, each plugin seeing the member as
+//!    the plugins before it left them;
+//! 5. commits the members, ledger entries, order records and the outcome under the event
+//!    id in one atomic batch, flushes (group commit), and only then answers.
+//!
+//! A failing plugin whose policy is `abort` stops the event: nothing is committed and the
+//! event goes to the dead-letter list; with `skip` its effects are left out and the failure
+//! is recorded in the outcome.
+
+mod apply;
+mod locks;
+mod outcome;
+mod view;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::registry::{FailurePolicy, Registry};
+use crate::sandbox::bindings::{Event, EventKind, Query, Referral};
+use crate::sandbox::{CallEnv, Sandbox, SandboxConfig};
+use crate::store::model::{Brand, DeadLetter, LedgerEntry, Member, MemberProfile, Stock, Store};
+use crate::store::{Batch, Committed, Db, DbCatalog, KvStore, MemoryKv, SledKv, StorageError};
+use crate::validate::{check_event, check_id};
+use apply::{Cause, Changes};
+use locks::MemberLocks;
+pub use outcome::{AppliedEffect, CallStat, EventOutcome, MemberLedgerEntry, MemberState, PipelineError, PluginAnswer, QueryOutcome};
+pub use view::member_view;
+
+/// Referral rewards never go deeper than this many levels (a legal limit in China).
+pub const MAX_REFERRAL_LEVELS: u8 = 3;
+
+/// The rulebox platform in one value: storage, sandbox, plugin registry and pipeline.
+pub struct Rulebox {
+    db: Db,
+    sandbox: Arc<Sandbox>,
+    registry: Registry,
+    locks: MemberLocks,
+}
+
+impl Rulebox {
+    /// Opens (or creates) a host whose data lives in `data_dir`: the sled database in
+    /// `data_dir/db` and compiled plugins in `data_dir/compiled`.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let kv = Arc::new(SledKv::open(&data_dir.join("db"))?);
+        let sandbox = SandboxConfig { cache_dir: Some(data_dir.join("compiled")), ..SandboxConfig::default() };
+        Self::with_storage(kv, sandbox)
+    }
+
+    /// A host that keeps everything in memory (tests, tools).
+    pub fn in_memory() -> anyhow::Result<Self> {
+        Self::with_storage(Arc::new(MemoryKv::new()), SandboxConfig::default())
+    }
+
+    /// A host over any storage backend.
+    pub fn with_storage(kv: Arc<dyn KvStore>, sandbox: SandboxConfig) -> anyhow::Result<Self> {
+        let db = Db::new(kv);
+        let sandbox = Arc::new(Sandbox::new(sandbox)?);
+        let registry = Registry::open(db.clone(), sandbox.clone())?;
+        Ok(Rulebox { db, sandbox, registry, locks: MemberLocks::new() })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    // ----- brands, members, catalog --------------------------------------------------------
+
+    /// Creates or updates a brand.
+    pub fn put_brand(&self, brand: &Brand) -> Result<(), PipelineError> {
+        check_id("brand", &brand.id).map_err(PipelineError::InvalidEvent)?;
+        let mut batch = Batch::default();
+        batch.put(Db::brand_key(&brand.id), brand);
+        self.write(&batch)
+    }
+
+    fn brand(&self, id: &str) -> Result<Brand, PipelineError> {
+        self.db.brand(id)?.ok_or_else(|| PipelineError::UnknownBrand(id.to_owned()))
+    }
+
+    /// Creates a member or updates their profile (points and history are left alone).
+    pub fn put_member(&self, brand: &str, profile: MemberProfile) -> Result<Member, PipelineError> {
+        self.brand(brand)?;
+        check_id("member id", &profile.id).map_err(PipelineError::InvalidEvent)?;
+        let _lock = self.locks.lock(brand, [profile.id.as_str()]);
+        let mut member = self
+            .db
+            .member(brand, &profile.id)?
+            .unwrap_or_else(|| Member::new(&profile.id, profile.joined_at.unwrap_or(0)));
+        if let Some(tier) = profile.tier {
+            member.tier = tier;
+        }
+        if let Some(at) = profile.joined_at {
+            member.joined_at = at;
+        }
+        member.birth_date = profile.birth_date.or(member.birth_date);
+        member.city = profile.city.or(member.city);
+        member.channel = profile.channel.or(member.channel);
+        member.inviter = profile.inviter.or(member.inviter);
+        member.paid_plan = profile.paid_plan.or(member.paid_plan);
+        member.tags.extend(profile.tags);
+        member.attributes.extend(profile.attributes);
+        let mut batch = Batch::default();
+        batch.put(Db::member_key(brand, &member.id), &member);
+        self.write(&batch)?;
+        Ok(member)
+    }
+
+    /// Adds or replaces stores.
+    pub fn put_stores(&self, brand: &str, stores: &[Store]) -> Result<(), PipelineError> {
+        self.put_all(brand, stores, |s| (&s.id, Db::store_key(brand, &s.id)))
+    }
+
+    /// Adds or replaces catalog entries.
+    pub fn put_products(&self, brand: &str, products: &[crate::sandbox::bindings::Product]) -> Result<(), PipelineError> {
+        self.put_all(brand, products, |p| (&p.id, Db::product_key(brand, &p.id)))
+    }
+
+    /// Sets stock levels.
+    pub fn put_stock(&self, brand: &str, stock: &[Stock]) -> Result<(), PipelineError> {
+        for s in stock {
+            check_id("store id", &s.store_id).map_err(PipelineError::InvalidEvent)?;
+        }
+        self.put_all(brand, stock, |s| (&s.product_id, Db::stock_key(brand, &s.store_id, &s.product_id)))
+    }
+
+    fn put_all<T: serde::Serialize>(&self, brand: &str, items: &[T], key: impl Fn(&T) -> (&String, Vec<u8>)) -> Result<(), PipelineError> {
+        self.brand(brand)?;
+        let mut batch = Batch::default();
+        for item in items {
+            let (id, key) = key(item);
+            check_id("id", id).map_err(PipelineError::InvalidEvent)?;
+            batch.put(key, item);
+        }
+        self.write(&batch)
+    }
+
+    fn write(&self, batch: &Batch) -> Result<(), PipelineError> {
+        self.db.commit(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A member's record.
+    pub fn member(&self, brand: &str, id: &str) -> Result<Member, PipelineError> {
+        self.db.member(brand, id)?.ok_or_else(|| PipelineError::UnknownMember { brand: brand.into(), member: id.into() })
+    }
+
+    /// A page of a member's ledger.
+    pub fn ledger(&self, brand: &str, member: &str, after: Option<u64>, limit: usize) -> Result<Vec<LedgerEntry>, PipelineError> {
+        Ok(self.db.ledger(brand, member, after, limit)?)
+    }
+
+    // ----- events ---------------------------------------------------------------------------
+
+    /// Applies an event exactly once and returns its outcome (the stored one on a repeat).
+    pub fn ingest(&self, event: Event) -> Result<EventOutcome, PipelineError> {
+        self.process(event, false)
+    }
+
+    /// Evaluates an event as `ingest` would, against the current state, committing nothing.
+    pub fn dry_run(&self, event: Event) -> Result<EventOutcome, PipelineError> {
+        self.process(event, true)
+    }
+
+    /// Events a plugin aborted, waiting for replay.
+    pub fn dead_letters(&self, brand: &str) -> Result<Vec<DeadLetter>, PipelineError> {
+        Ok(self.db.dead_letters(brand)?)
+    }
+
+    /// Processes a dead-lettered event again (after its plugin or configuration was fixed).
+    pub fn replay(&self, brand: &str, event_id: &str) -> Result<EventOutcome, PipelineError> {
+        let letter: DeadLetter = self
+            .db
+            .get(&Db::dead_letter_key(brand, event_id))?
+            .ok_or_else(|| PipelineError::UnknownDeadLetter { brand: brand.into(), event_id: event_id.into() })?;
+        self.ingest(letter.event)
+    }
+
+    fn process(&self, event: Event, dry_run: bool) -> Result<EventOutcome, PipelineError> {
+        check_event(&event).map_err(PipelineError::InvalidEvent)?;
+        let brand = self.brand(&event.brand)?;
+        let event_key = Db::event_key(&brand.id, &event.id);
+        if let Some(stored) = self.stored_outcome(&event_key)? {
+            return Ok(stored);
+        }
+        let targets = self.targets(&brand, &event)?;
+        let _locks = self.locks.lock(&brand.id, targets.iter().map(|t| t.member_id.as_str()));
+        // Checked again under the locks: a concurrent copy of this event may have won.
+        if let Some(stored) = self.stored_outcome(&event_key)? {
+            return Ok(stored);
+        }
+
+        let chain = self.registry.snapshot(&brand.id);
+        let catalog = Arc::new(DbCatalog { db: self.db.clone(), brand: brand.clone() });
+        let mut outcome = EventOutcome {
+            event_id: event.id.clone(),
+            brand: brand.id.clone(),
+            duplicate: false,
+            dry_run,
+            effects: Vec::new(),
+            ledger: Vec::new(),
+            failures: Vec::new(),
+            notes: Vec::new(),
+            members: Vec::new(),
+            calls: Vec::new(),
+        };
+        let mut batch = Batch { guard: Some(event_key.clone()), ..Batch::default() };
+
+        for target in &targets {
+            let mut member = self.load_target(&brand, target)?;
+            let day = rulebox_sdk::time::local_day_number(target.occurred_at, brand.utc_offset_minutes);
+            let order_id = match &target.kind {
+                EventKind::Purchase(p) => Some(p.order_id.as_str()),
+                _ => None,
+            };
+            let cause = |plugin| Cause { event_id: &event.id, at: target.occurred_at, plugin, order_id, day, window_days: brand.window_days };
+            let mut changes = Changes::default();
+            self.host_actions(&brand, target, &mut member, &mut changes, &cause(None), &mut outcome)?;
+
+            for active in chain.for_event(target.kind.event_type()) {
+                let description = &active.plugin.description;
+                let env = CallEnv {
+                    member: member_view(&member, &brand, target.occurred_at, &description.reads),
+                    at: target.occurred_at,
+                    config: active.config.clone(),
+                    seed: seed(&brand.id, &target.id, &target.member_id, &description.name),
+                    data: catalog.clone(),
+                };
+                let plugin_cause = cause(Some((description.name.as_str(), description.version.as_str())));
+                let result = self.sandbox.on_event(&active.plugin, env, target).and_then(|report| {
+                    // All of a plugin's effects apply, or none.
+                    let (mut trial, mut trial_changes) = (member.clone(), changes.clone());
+                    let applied = report.output.iter().try_for_each(|effect| apply::apply_effect(&mut trial, &mut trial_changes, &plugin_cause, effect));
+                    match applied {
+                        Ok(()) => {
+                            member = trial;
+                            changes = trial_changes;
+                            Ok(report)
+                        }
+                        Err(message) => Err(crate::sandbox::PluginFailure {
+                                plugin: description.name.clone(),
+                                version: description.version.clone(),
+                                subject: format!("event {}", target.id),
+                                cause: crate::sandbox::FailureCause::InvalidEffect { message },
+                                stderr: String::new(),
+                            }),
+                    }
+                });
+                match result {
+                    Ok(report) => {
+                        outcome.calls.push(CallStat {
+                            plugin: description.name.clone(),
+                            version: description.version.clone(),
+                            member_id: member.id.clone(),
+                            fuel_used: report.fuel_used,
+                            elapsed_us: report.elapsed_us,
+                        });
+                        for line in &report.logs {
+                            tracing::info!(plugin = %description.name, event = %target.id, level = %line.level, "{}", line.message);
+                        }
+                        outcome.effects.extend(report.output.into_iter().map(|effect| AppliedEffect {
+                            member_id: member.id.clone(),
+                            plugin: description.name.clone(),
+                            version: description.version.clone(),
+                            effect,
+                        }));
+                    }
+                    Err(failure) if active.manifest.on_failure == FailurePolicy::Skip => {
+                        tracing::warn!(%failure, "plugin failed; skipped as configured");
+                        outcome.failures.push(failure);
+                    }
+                    Err(failure) => return self.abort(&event, failure, dry_run),
+                }
+            }
+
+            outcome.ledger.extend(changes.ledger.iter().map(|entry| MemberLedgerEntry { member_id: member.id.clone(), entry: entry.clone() }));
+            outcome.members.push(MemberState { id: member.id.clone(), tier: member.tier.clone(), points: member.points });
+            for entry in &changes.ledger {
+                batch.put(Db::ledger_key(&brand.id, &member.id, entry.seq), entry);
+            }
+            if let Some(order) = &changes.order {
+                batch.put(Db::order_key(&brand.id, &member.id, &order.order_id), order);
+            }
+            batch.put(Db::member_key(&brand.id, &member.id), &member);
+        }
+
+        if dry_run {
+            return Ok(outcome);
+        }
+        batch.put(event_key, &outcome);
+        batch.deletes.push(Db::dead_letter_key(&brand.id, &event.id));
+        match self.db.commit(&batch)? {
+            Committed::Applied => {}
+            Committed::GuardExists(bytes) => return Ok(duplicate(&bytes)?),
+        }
+        self.db.flush()?;
+        Ok(outcome)
+    }
+
+    fn stored_outcome(&self, key: &[u8]) -> Result<Option<EventOutcome>, StorageError> {
+        Ok(self.db.get::<EventOutcome>(key)?.map(|mut stored| {
+            stored.duplicate = true;
+            stored
+        }))
+    }
+
+    /// Records the event as a dead letter (unless dry run) and reports the abort.
+    fn abort(&self, event: &Event, failure: crate::sandbox::PluginFailure, dry_run: bool) -> Result<EventOutcome, PipelineError> {
+        tracing::warn!(%failure, "plugin failed; event aborted");
+        if !dry_run {
+            let key = Db::dead_letter_key(&event.brand, &event.id);
+            let attempts = self.db.get::<DeadLetter>(&key)?.map_or(0, |d| d.attempts) + 1;
+            let mut batch = Batch::default();
+            batch.put(key, &DeadLetter { event: event.clone(), failure: failure.clone(), attempts });
+            self.write(&batch)?;
+        }
+        Err(PipelineError::Aborted { event_id: event.id.clone(), failure: Box::new(failure) })
+    }
+
+    /// The per-member events an event stands for: itself, or for a referral one per level of
+    /// the invitation chain (at most [`MAX_REFERRAL_LEVELS`]).
+    fn targets(&self, brand: &Brand, event: &Event) -> Result<Vec<Event>, PipelineError> {
+        let EventKind::ReferralAccepted(referral) = &event.kind else {
+            return Ok(vec![event.clone()]);
+        };
+        let invitee = self.member(&brand.id, &referral.invitee_id)?;
+        if invitee.inviter.as_deref() != Some(event.member_id.as_str()) {
+            return Err(PipelineError::InvalidEvent(format!(
+                "member {} was not invited by {}; a referral event names the direct inviter as its member",
+                referral.invitee_id, event.member_id
+            )));
+        }
+        let mut targets = Vec::new();
+        let mut current = Some(event.member_id.clone());
+        for level in 1..=MAX_REFERRAL_LEVELS {
+            let Some(member_id) = current.take() else { break };
+            if member_id == invitee.id || targets.iter().any(|t: &Event| t.member_id == member_id) {
+                break; // a cycle in the invitation chain
+            }
+            let Some(member) = self.db.member(&brand.id, &member_id)? else { break };
+            let mut copy = event.clone();
+            copy.member_id = member_id;
+            copy.kind = EventKind::ReferralAccepted(Referral { invitee_id: referral.invitee_id.clone(), level });
+            targets.push(copy);
+            current = member.inviter;
+        }
+        Ok(targets)
+    }
+
+    /// The member an event is for, created by a sign-up.
+    fn load_target(&self, brand: &Brand, event: &Event) -> Result<Member, PipelineError> {
+        let existing = self.db.member(&brand.id, &event.member_id)?;
+        match (&event.kind, existing) {
+            (EventKind::SignUp(_), Some(member)) if member.signed_up => Err(PipelineError::InvalidEvent(format!(
+                "member {} has already signed up; a second sign-up would repeat its rewards",
+                member.id
+            ))),
+            (EventKind::SignUp(_), existing) => Ok(existing.unwrap_or_else(|| Member::new(&event.member_id, event.occurred_at))),
+            (_, Some(member)) => Ok(member),
+            (_, None) => Err(PipelineError::UnknownMember { brand: brand.id.clone(), member: event.member_id.clone() }),
+        }
+    }
+
+    /// What the host does itself before the plugins run.
+    fn host_actions(&self, brand: &Brand, event: &Event, member: &mut Member, changes: &mut Changes, cause: &Cause, outcome: &mut EventOutcome) -> Result<(), PipelineError> {
+        match &event.kind {
+            EventKind::SignUp(sign_up) => {
+                member.signed_up = true;
+                member.channel = Some(sign_up.channel.clone());
+                member.staff_id = sign_up.staff_id.clone();
+                if let Some(inviter) = &sign_up.inviter {
+                    if self.db.member(&brand.id, inviter)?.is_some() {
+                        member.inviter = Some(inviter.clone());
+                    } else {
+                        outcome.notes.push(format!("inviter {inviter} is not a member; sign-up recorded without referral"));
+                    }
+                }
+            }
+            EventKind::Purchase(purchase) => {
+                if let Some(order) = self.db.order(&brand.id, &member.id, &purchase.order_id)? {
+                    return Err(PipelineError::InvalidEvent(format!(
+                        "order {} was already recorded by event {}; send a new order id",
+                        purchase.order_id, order.event_id
+                    )));
+                }
+                apply::record_purchase(member, changes, cause, purchase);
+            }
+            EventKind::Refund(refund) => {
+                let order = self.db.order(&brand.id, &member.id, &refund.order_id)?;
+                if order.is_none() {
+                    outcome.notes.push(format!("no purchase of order {} is recorded; no points reversed", refund.order_id));
+                }
+                let reversed = apply::record_refund(member, changes, cause, refund, order);
+                if reversed > 0 {
+                    outcome.notes.push(format!("reversed {reversed} points earned by order {}", refund.order_id));
+                }
+            }
+            EventKind::ScheduledTick(_) => {
+                let expired = apply::expire_due(member, changes, cause);
+                if expired > 0 {
+                    outcome.notes.push(format!("expired {expired} points of member {}", member.id));
+                }
+            }
+            EventKind::ReferralAccepted(referral) => {
+                outcome.notes.push(format!("referral level {} for member {}", referral.level, member.id));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    // ----- queries --------------------------------------------------------------------------
+
+    /// Runs the brand's plugins that answer this kind of query; changes nothing.
+    pub fn query(&self, query: Query) -> Result<QueryOutcome, PipelineError> {
+        check_id("brand", &query.brand).map_err(PipelineError::InvalidEvent)?;
+        check_id("member_id", &query.member_id).map_err(PipelineError::InvalidEvent)?;
+        let brand = self.brand(&query.brand)?;
+        let member = self.member(&brand.id, &query.member_id)?;
+        let catalog = Arc::new(DbCatalog { db: self.db.clone(), brand: brand.clone() });
+        let chain = self.registry.snapshot(&brand.id);
+        let mut outcome = QueryOutcome { answers: Vec::new(), failures: Vec::new() };
+        for active in chain.for_query(query.kind.query_type()) {
+            let description = &active.plugin.description;
+            let env = CallEnv {
+                member: member_view(&member, &brand, query.at, &description.reads),
+                at: query.at,
+                config: active.config.clone(),
+                seed: seed(&brand.id, &format!("query@{}", query.at), &member.id, &description.name),
+                data: catalog.clone(),
+            };
+            match self.sandbox.on_query(&active.plugin, env, &query) {
+                Ok(report) => outcome.answers.push(PluginAnswer {
+                    plugin: description.name.clone(),
+                    version: description.version.clone(),
+                    answer: report.output,
+                }),
+                Err(failure) => outcome.failures.push(failure),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Sends a scheduled tick to every member of a brand (expiry, downgrades), each with the
+    /// event id `tick:<schedule>:<at>:<member>` so a repeated sweep changes nothing.
+    /// Returns the outcomes and the members whose tick failed.
+    pub fn sweep(&self, brand: &str, schedule: &str, at: i64) -> Result<(Vec<EventOutcome>, Vec<(String, PipelineError)>), PipelineError> {
+        self.brand(brand)?;
+        let (mut done, mut failed) = (Vec::new(), Vec::new());
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.db.members(brand, after.as_deref(), 500)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for member in page {
+                let event = Event {
+                    id: format!("tick:{schedule}:{at}:{}", member.id),
+                    brand: brand.to_owned(),
+                    member_id: member.id.clone(),
+                    occurred_at: at,
+                    kind: EventKind::ScheduledTick(crate::sandbox::bindings::Tick { schedule: schedule.to_owned() }),
+                };
+                match self.ingest(event) {
+                    Ok(outcome) => done.push(outcome),
+                    Err(error) => failed.push((member.id, error)),
+                }
+            }
+        }
+        Ok((done, failed))
+    }
+}
+
+fn duplicate(bytes: &[u8]) -> Result<EventOutcome, StorageError> {
+    let mut stored: EventOutcome = serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt { key: "event".into(), message: e.to_string() })?;
+    stored.duplicate = true;
+    Ok(stored)
+}
+
+/// The deterministic seed of one plugin call.
+fn seed(brand: &str, event_id: &str, member_id: &str, plugin: &str) -> u64 {
+    let hash = blake3::hash(format!("{brand}\0{event_id}\0{member_id}\0{plugin}").as_bytes());
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("blake3 gives 32 bytes"))
+}

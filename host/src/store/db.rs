@@ -1,0 +1,212 @@
+//! Typed access to rulebox's data over any [`KvStore`].
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::keys::{self, key, prefix};
+use super::model::{Brand, DeadLetter, LedgerEntry, Member, OrderPoints, Stock, Store};
+use super::{Batch, Committed, KvStore, StorageError};
+use crate::sandbox::BrandData;
+use crate::sandbox::bindings::{GeoPoint, Product, StockLevel, StoreInfo, Timestamp};
+
+/// Most rows any single read returns (stores, products, stock of a store).
+const SCAN_CAP: usize = 100_000;
+
+/// rulebox's tables over a key-value backend.
+#[derive(Clone)]
+pub struct Db {
+    kv: Arc<dyn KvStore>,
+}
+
+impl Batch {
+    /// Adds a put of `value` as JSON.
+    pub fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
+        let bytes = serde_json::to_vec(value).expect("rulebox records always serialise");
+        self.puts.push((key, bytes));
+    }
+}
+
+impl Db {
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Db { kv }
+    }
+
+    /// Applies a batch atomically.
+    pub fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
+        self.kv.commit(batch)
+    }
+
+    /// Makes earlier commits durable (group commit).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.kv.flush()
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        self.kv.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<T>, StorageError> {
+        self.kv
+            .scan(prefix, after, limit)?
+            .iter()
+            .map(|(k, v)| decode(k, v))
+            .collect()
+    }
+
+    // ----- keys ---------------------------------------------------------------------------
+
+    pub fn brand_key(id: &str) -> Vec<u8> {
+        keys::brand(id)
+    }
+    pub fn member_key(brand: &str, id: &str) -> Vec<u8> {
+        key(brand, "member", &[id])
+    }
+    pub fn ledger_key(brand: &str, member: &str, seq: u64) -> Vec<u8> {
+        key(brand, "ledger", &[member, &keys::seq(seq)])
+    }
+    pub fn order_key(brand: &str, member: &str, order: &str) -> Vec<u8> {
+        key(brand, "order", &[member, order])
+    }
+    pub fn event_key(brand: &str, id: &str) -> Vec<u8> {
+        key(brand, "event", &[id])
+    }
+    pub fn dead_letter_key(brand: &str, id: &str) -> Vec<u8> {
+        key(brand, "dead", &[id])
+    }
+    pub fn store_key(brand: &str, id: &str) -> Vec<u8> {
+        key(brand, "store", &[id])
+    }
+    pub fn product_key(brand: &str, id: &str) -> Vec<u8> {
+        key(brand, "product", &[id])
+    }
+    pub fn stock_key(brand: &str, store: &str, product: &str) -> Vec<u8> {
+        key(brand, "stock", &[store, product])
+    }
+    /// Plugin registry keys: `(brand, table, parts)`.
+    pub fn registry_key(brand: &str, table: &str, parts: &[&str]) -> Vec<u8> {
+        key(brand, table, parts)
+    }
+
+    // ----- reads --------------------------------------------------------------------------
+
+    pub fn brand(&self, id: &str) -> Result<Option<Brand>, StorageError> {
+        self.get(&keys::brand(id))
+    }
+    pub fn brands(&self) -> Result<Vec<Brand>, StorageError> {
+        self.scan(keys::BRANDS_PREFIX, None, SCAN_CAP)
+    }
+    pub fn member(&self, brand: &str, id: &str) -> Result<Option<Member>, StorageError> {
+        self.get(&Self::member_key(brand, id))
+    }
+    /// Members of a brand in id order, `limit` at a time after `after`.
+    pub fn members(&self, brand: &str, after: Option<&str>, limit: usize) -> Result<Vec<Member>, StorageError> {
+        let after = after.map(|a| Self::member_key(brand, a));
+        self.scan(&prefix(brand, "member", &[]), after.as_deref(), limit)
+    }
+    /// A member's ledger in order, `limit` entries after sequence `after`.
+    pub fn ledger(&self, brand: &str, member: &str, after: Option<u64>, limit: usize) -> Result<Vec<LedgerEntry>, StorageError> {
+        let after = after.map(|seq| Self::ledger_key(brand, member, seq));
+        self.scan(&prefix(brand, "ledger", &[member]), after.as_deref(), limit)
+    }
+    pub fn order(&self, brand: &str, member: &str, order: &str) -> Result<Option<OrderPoints>, StorageError> {
+        self.get(&Self::order_key(brand, member, order))
+    }
+    pub fn dead_letters(&self, brand: &str) -> Result<Vec<DeadLetter>, StorageError> {
+        self.scan(&prefix(brand, "dead", &[]), None, SCAN_CAP)
+    }
+    pub fn stores(&self, brand: &str) -> Result<Vec<Store>, StorageError> {
+        self.scan(&prefix(brand, "store", &[]), None, SCAN_CAP)
+    }
+    pub fn products(&self, brand: &str) -> Result<Vec<Product>, StorageError> {
+        self.scan(&prefix(brand, "product", &[]), None, SCAN_CAP)
+    }
+    pub fn stock(&self, brand: &str, store: &str) -> Result<Vec<Stock>, StorageError> {
+        self.scan(&prefix(brand, "stock", &[store]), None, SCAN_CAP)
+    }
+    /// Raw scan of registry records.
+    pub(crate) fn scan_registry<T: DeserializeOwned>(&self, brand: &str, table: &str, parts: &[&str]) -> Result<Vec<T>, StorageError> {
+        self.scan(&prefix(brand, table, parts), None, SCAN_CAP)
+    }
+    /// Raw bytes (plugin components).
+    pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.kv.get(key)
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+        key: String::from_utf8_lossy(key).replace('\0', "/"),
+        message: e.to_string(),
+    })
+}
+
+/// One brand's stores, stock and catalog read from the database, for host imports.
+/// A storage fault reads as "nothing there": a plugin cannot tell a fault from an empty
+/// catalog, and the fault is logged.
+pub struct DbCatalog {
+    pub db: Db,
+    pub brand: Brand,
+}
+
+fn or_log<T: Default>(result: Result<T, StorageError>) -> T {
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "catalog read failed during a plugin call");
+        T::default()
+    })
+}
+
+impl BrandData for DbCatalog {
+    fn stores_near(&self, at: GeoPoint, radius_m: u32, limit: u32, now: Timestamp) -> Vec<StoreInfo> {
+        let minute = rulebox_sdk::time::local(now, self.brand.utc_offset_minutes)
+            .map(|l| l.minute_of_day() as u16)
+            .unwrap_or(0);
+        let from = rulebox_sdk::GeoPoint { lat: at.lat, lon: at.lon };
+        let mut near: Vec<StoreInfo> = or_log(self.db.stores(&self.brand.id))
+            .into_iter()
+            .map(|s| {
+                let distance_m = rulebox_sdk::geo::distance_m(from, rulebox_sdk::GeoPoint { lat: s.location.lat, lon: s.location.lon });
+                let open_now = if s.opens_at_minute <= s.closes_at_minute {
+                    (s.opens_at_minute..s.closes_at_minute).contains(&minute)
+                } else {
+                    minute >= s.opens_at_minute || minute < s.closes_at_minute
+                };
+                StoreInfo { id: s.id, name: s.name, city: s.city, location: s.location, distance_m, open_now }
+            })
+            .filter(|s| s.distance_m <= radius_m)
+            .collect();
+        near.sort_by(|a, b| a.distance_m.cmp(&b.distance_m).then_with(|| a.id.cmp(&b.id)));
+        near.truncate(limit as usize);
+        near
+    }
+
+    fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel> {
+        if or_log(self.db.get::<Store>(&Db::store_key(&self.brand.id, store_id))).is_none() {
+            return Vec::new();
+        }
+        if product_ids.is_empty() {
+            return or_log(self.db.stock(&self.brand.id, store_id))
+                .into_iter()
+                .map(|s| StockLevel { product_id: s.product_id, quantity: s.quantity })
+                .collect();
+        }
+        product_ids
+            .iter()
+            .map(|p| StockLevel {
+                product_id: p.clone(),
+                quantity: or_log(self.db.get::<Stock>(&Db::stock_key(&self.brand.id, store_id, p)))
+                    .map_or(0, |s| s.quantity),
+            })
+            .collect()
+    }
+
+    fn products(&self, ids: &[String]) -> Vec<Product> {
+        if ids.is_empty() {
+            return or_log(self.db.products(&self.brand.id));
+        }
+        ids.iter()
+            .filter_map(|id| or_log(self.db.get(&Db::product_key(&self.brand.id, id))))
+            .collect()
+    }
+}
