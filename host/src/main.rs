@@ -1,1 +1,127 @@
-fn main() {}
+//! `rulebox`: the platform's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rulebox_host::fixtures::run_case;
+use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
+use rulebox_sdk::testing::Fixture;
+
+/// rulebox runs brands' loyalty rules (points, tiers, coupons, recommendations) as
+/// sandboxed WebAssembly plugins and applies what they decide exactly once.
+#[derive(Parser)]
+#[command(name = "rulebox", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a compiled plugin against JSON fixture cases in the real sandbox, without a
+    /// server or database. Prints a pass/fail table with fuel, peak memory and time per
+    /// case, and a diff for each failure; exits non-zero if any case fails.
+    ///
+    /// Example: rulebox test target/wasm32-wasip2/release/welcome_bonus.wasm plugins/welcome-bonus/fixtures/*.json
+    Test {
+        /// The plugin component (.wasm built for wasm32-wasip2).
+        plugin: PathBuf,
+        /// Fixture files: each a JSON case or a JSON array of cases (format:
+        /// rulebox_sdk::testing::Fixture).
+        #[arg(required = true)]
+        fixtures: Vec<PathBuf>,
+        /// Resource limits as JSON, e.g. '{"fuel": 5000000}' (defaults otherwise).
+        #[arg(long, value_name = "JSON")]
+        limits: Option<String>,
+    },
+    /// Show what a plugin says of itself and what it imports, and whether rulebox would
+    /// accept it.
+    Inspect {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RULEBOX_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Test { plugin, fixtures, limits } => test(plugin, fixtures, limits),
+        Command::Inspect { plugin } => inspect(plugin),
+    }
+}
+
+fn read_plugin(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))
+}
+
+fn test(plugin: PathBuf, fixtures: Vec<PathBuf>, limits: Option<String>) -> anyhow::Result<ExitCode> {
+    let limits: Limits = match limits {
+        Some(json) => serde_json::from_str(&json).context("--limits is not valid limits JSON")?,
+        None => Limits::default(),
+    };
+    let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let loaded = sandbox
+        .load(&read_plugin(&plugin)?, limits)
+        .with_context(|| format!("cannot load {}", plugin.display()))?;
+    println!(
+        "{} {} — {}",
+        loaded.description.name, loaded.description.version, loaded.description.summary
+    );
+    println!("{:<6} {:>12} {:>10} {:>9}  case", "result", "fuel", "memory", "time");
+    let (mut passed, mut failed) = (0, Vec::new());
+    for file in &fixtures {
+        let cases = Fixture::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for case in &cases {
+            let result = run_case(&sandbox, &loaded, case)?;
+            println!(
+                "{:<6} {:>12} {:>9}K {:>7}µs  {}",
+                if result.passed { "pass" } else { "FAIL" },
+                result.fuel_used,
+                result.peak_memory / 1024,
+                result.elapsed_us,
+                result.name
+            );
+            if result.passed {
+                passed += 1;
+            } else {
+                failed.push(result);
+            }
+        }
+    }
+    for result in &failed {
+        println!("\n--- {} ---\n{}", result.name, result.diff.as_deref().unwrap_or_default());
+    }
+    println!("\n{passed} passed, {} failed", failed.len());
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn inspect(plugin: PathBuf) -> anyhow::Result<ExitCode> {
+    let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let wasm = read_plugin(&plugin)?;
+    println!("imports:");
+    for name in sandbox.imports(&wasm)? {
+        println!("  {name}");
+    }
+    let loaded = sandbox.load(&wasm, Limits::default())?;
+    let d = &loaded.description;
+    println!("name:    {}\nversion: {}\nsummary: {}", d.name, d.version, d.summary);
+    println!("events:  {:?}\nqueries: {:?}\nreads:   {:?}", d.events, d.queries, d.reads);
+    println!("digest:  {}", loaded.digest);
+    println!("accepted: yes");
+    Ok(ExitCode::SUCCESS)
+}

@@ -25,9 +25,15 @@ impl Rule for Hostile {
             .handles(EventType::CheckIn)
     }
 
-    fn on_event(ctx: &Context, _event: &Event) -> Result<Vec<Effect>, RuleError> {
+    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
         let config: Config = ctx.config()?;
-        match config.mode.as_str() {
+        // "from-event": the purchase's order id names the mode, so one installed version
+        // can misbehave in every way.
+        let mode = match (&event.kind, config.mode.as_str()) {
+            (EventKind::Purchase(p), "from-event") => p.order_id.split(':').next().unwrap_or_default().to_owned(),
+            _ => config.mode,
+        };
+        match mode.as_str() {
             "ok" => Ok(vec![Effect::award(1, "well-behaved")]),
             "loop" => {
                 let mut n = 0u64;
@@ -64,6 +70,7 @@ impl Rule for Hostile {
             }
             "bad-effect" => Ok(vec![Effect::award(-50, "negative award")]),
             "rule-error" => Err(RuleError::internal("hostile plugin refuses")),
+            "mirror" => Ok(vec![Effect::tag(format!("hostile-saw-{}", ctx.member().points))]),
             other => Err(RuleError::invalid_config(format!("unknown mode {other}"))),
         }
     }
