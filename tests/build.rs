@@ -16,7 +16,14 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("plugins");
 
-    for watched in ["plugins", "tests/plugins", "sdk", "wit", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "tests/plugins",
+        "sdk",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -28,23 +35,38 @@ fn main() {
     let mut build = Command::new(cargo);
     build
         .current_dir(&root)
-        .args(["build", "--profile", "plugin", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target);
     for package in &packages {
         build.args(["-p", package]);
     }
     // The outer build's flags are for the host target, not for wasm.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
         build.env_remove(var);
     }
-    let output = build.output().expect("cannot run cargo to build the plugins");
+    let output = build
+        .output()
+        .expect("cannot run cargo to build the plugins");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-            "\nInstall the target with: rustup target add wasm32-wasip2\n"
-        } else {
-            ""
-        };
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\nInstall the target with: rustup target add wasm32-wasip2\n"
+            } else {
+                ""
+            };
         panic!("building the plugins for wasm32-wasip2 failed:{hint}\n{stderr}");
     }
     println!(

@@ -33,12 +33,23 @@ impl FixtureData {
 }
 
 impl BrandData for FixtureData {
-    fn stores_near(&self, at: GeoPoint, radius_m: u32, limit: u32, _now: Timestamp) -> Vec<StoreInfo> {
-        let at = rulebox_sdk::GeoPoint { lat: at.lat, lon: at.lon };
-        convert(&self.with(|h| rulebox_sdk::Host::stores_near(h, at, radius_m, limit))).unwrap_or_default()
+    fn stores_near(
+        &self,
+        at: GeoPoint,
+        radius_m: u32,
+        limit: u32,
+        _now: Timestamp,
+    ) -> Vec<StoreInfo> {
+        let at = rulebox_sdk::GeoPoint {
+            lat: at.lat,
+            lon: at.lon,
+        };
+        convert(&self.with(|h| rulebox_sdk::Host::stores_near(h, at, radius_m, limit)))
+            .unwrap_or_default()
     }
     fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel> {
-        convert(&self.with(|h| rulebox_sdk::Host::stock(h, store_id, product_ids))).unwrap_or_default()
+        convert(&self.with(|h| rulebox_sdk::Host::stock(h, store_id, product_ids)))
+            .unwrap_or_default()
     }
     fn products(&self, ids: &[String]) -> Vec<Product> {
         convert(&self.with(|h| rulebox_sdk::Host::products(h, ids))).unwrap_or_default()
@@ -54,31 +65,47 @@ pub fn run_case(sandbox: &Sandbox, plugin: &Plugin, case: &Fixture) -> anyhow::R
         at,
         config: Arc::from(case.config.to_string()),
         seed: case.seed,
-        data: Arc::new(FixtureData(Mutex::new(case.host().expect("built once already")))),
+        data: Arc::new(FixtureData(Mutex::new(
+            case.host().expect("built once already"),
+        ))),
     };
     let description = &plugin.description;
     let (actual, stats) = match &case.input {
         Input::Event(event) => {
-            let event: Event = convert(event).with_context(|| format!("case '{}': event", case.name))?;
+            let event: Event =
+                convert(event).with_context(|| format!("case '{}': event", case.name))?;
             let kind = event.kind.event_type();
             if !description.events.contains(&kind) {
                 (undeclared(&format!("{kind:?} events")), (0, 0, 0))
             } else {
                 match sandbox.on_event(plugin, env(event.occurred_at), &event) {
-                    Ok(r) => (Outcome::Effects(convert(&r.output)?), (r.fuel_used, r.peak_memory, r.elapsed_us)),
-                    Err(failure) => (failure_outcome(&failure.cause, &failure.to_string())?, (0, 0, 0)),
+                    Ok(r) => (
+                        Outcome::Effects(convert(&r.output)?),
+                        (r.fuel_used, r.peak_memory, r.elapsed_us),
+                    ),
+                    Err(failure) => (
+                        failure_outcome(&failure.cause, &failure.to_string())?,
+                        (0, 0, 0),
+                    ),
                 }
             }
         }
         Input::Query(query) => {
-            let query: Query = convert(query).with_context(|| format!("case '{}': query", case.name))?;
+            let query: Query =
+                convert(query).with_context(|| format!("case '{}': query", case.name))?;
             let kind = query.kind.query_type();
             if !description.queries.contains(&kind) {
                 (undeclared(&format!("{kind:?} queries")), (0, 0, 0))
             } else {
                 match sandbox.on_query(plugin, env(query.at), &query) {
-                    Ok(r) => (Outcome::Answer(convert(&r.output)?), (r.fuel_used, r.peak_memory, r.elapsed_us)),
-                    Err(failure) => (failure_outcome(&failure.cause, &failure.to_string())?, (0, 0, 0)),
+                    Ok(r) => (
+                        Outcome::Answer(convert(&r.output)?),
+                        (r.fuel_used, r.peak_memory, r.elapsed_us),
+                    ),
+                    Err(failure) => (
+                        failure_outcome(&failure.cause, &failure.to_string())?,
+                        (0, 0, 0),
+                    ),
                 }
             }
         }

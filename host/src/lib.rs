@@ -15,6 +15,8 @@ pub use pipeline::Rulebox;
 
 /// Converts between the SDK's types and the host's (both generated from the same WIT, so
 /// their JSON forms agree). For tools and fixtures, not for the hot path.
-pub fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(value: &A) -> anyhow::Result<B> {
+pub fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(
+    value: &A,
+) -> anyhow::Result<B> {
     Ok(serde_json::from_value(serde_json::to_value(value)?)?)
 }

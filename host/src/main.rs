@@ -46,7 +46,10 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RULEBOX_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RULEBOX_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -60,7 +63,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Test { plugin, fixtures, limits } => test(plugin, fixtures, limits),
+        Command::Test {
+            plugin,
+            fixtures,
+            limits,
+        } => test(plugin, fixtures, limits),
         Command::Inspect { plugin } => inspect(plugin),
     }
 }
@@ -69,7 +76,11 @@ fn read_plugin(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))
 }
 
-fn test(plugin: PathBuf, fixtures: Vec<PathBuf>, limits: Option<String>) -> anyhow::Result<ExitCode> {
+fn test(
+    plugin: PathBuf,
+    fixtures: Vec<PathBuf>,
+    limits: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let limits: Limits = match limits {
         Some(json) => serde_json::from_str(&json).context("--limits is not valid limits JSON")?,
         None => Limits::default(),
@@ -82,7 +93,10 @@ fn test(plugin: PathBuf, fixtures: Vec<PathBuf>, limits: Option<String>) -> anyh
         "{} {} — {}",
         loaded.description.name, loaded.description.version, loaded.description.summary
     );
-    println!("{:<6} {:>12} {:>10} {:>9}  case", "result", "fuel", "memory", "time");
+    println!(
+        "{:<6} {:>12} {:>10} {:>9}  case",
+        "result", "fuel", "memory", "time"
+    );
     let (mut passed, mut failed) = (0, Vec::new());
     for file in &fixtures {
         let cases = Fixture::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -104,10 +118,18 @@ fn test(plugin: PathBuf, fixtures: Vec<PathBuf>, limits: Option<String>) -> anyh
         }
     }
     for result in &failed {
-        println!("\n--- {} ---\n{}", result.name, result.diff.as_deref().unwrap_or_default());
+        println!(
+            "\n--- {} ---\n{}",
+            result.name,
+            result.diff.as_deref().unwrap_or_default()
+        );
     }
     println!("\n{passed} passed, {} failed", failed.len());
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn inspect(plugin: PathBuf) -> anyhow::Result<ExitCode> {
@@ -119,8 +141,14 @@ fn inspect(plugin: PathBuf) -> anyhow::Result<ExitCode> {
     }
     let loaded = sandbox.load(&wasm, Limits::default())?;
     let d = &loaded.description;
-    println!("name:    {}\nversion: {}\nsummary: {}", d.name, d.version, d.summary);
-    println!("events:  {:?}\nqueries: {:?}\nreads:   {:?}", d.events, d.queries, d.reads);
+    println!(
+        "name:    {}\nversion: {}\nsummary: {}",
+        d.name, d.version, d.summary
+    );
+    println!(
+        "events:  {:?}\nqueries: {:?}\nreads:   {:?}",
+        d.events, d.queries, d.reads
+    );
     println!("digest:  {}", loaded.digest);
     println!("accepted: yes");
     Ok(ExitCode::SUCCESS)

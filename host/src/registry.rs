@@ -99,12 +99,16 @@ pub struct BrandPlugins {
 impl BrandPlugins {
     /// The chain for an event kind.
     pub fn for_event(&self, kind: EventType) -> impl Iterator<Item = &Arc<ActivePlugin>> {
-        self.plugins.iter().filter(move |p| p.manifest.events.contains(&kind))
+        self.plugins
+            .iter()
+            .filter(move |p| p.manifest.events.contains(&kind))
     }
 
     /// The plugins answering a query kind.
     pub fn for_query(&self, kind: QueryType) -> impl Iterator<Item = &Arc<ActivePlugin>> {
-        self.plugins.iter().filter(move |p| p.manifest.queries.contains(&kind))
+        self.plugins
+            .iter()
+            .filter(move |p| p.manifest.queries.contains(&kind))
     }
 }
 
@@ -115,16 +119,34 @@ pub enum RegistryError {
     InvalidManifest(String),
     #[error("invalid plugin: {0}")]
     InvalidPlugin(#[from] LoadError),
-    #[error("the plugin's description disagrees with its manifest: {0}. Make the manifest match what describe() returns")]
+    #[error(
+        "the plugin's description disagrees with its manifest: {0}. Make the manifest match what describe() returns"
+    )]
     ManifestMismatch(String),
-    #[error("{brand}/{name}@{version} is already installed with different content; bump the version")]
-    VersionExists { brand: String, name: String, version: String },
+    #[error(
+        "{brand}/{name}@{version} is already installed with different content; bump the version"
+    )]
+    VersionExists {
+        brand: String,
+        name: String,
+        version: String,
+    },
     #[error("no plugin {brand}/{name}@{version} is installed; install it first")]
-    UnknownVersion { brand: String, name: String, version: String },
+    UnknownVersion {
+        brand: String,
+        name: String,
+        version: String,
+    },
     #[error("plugin {brand}/{name} has no earlier version to roll back to")]
     NothingToRollBack { brand: String, name: String },
-    #[error("{brand}/{name}@{version} is active; activate another version or disable the plugin before removing it")]
-    VersionActive { brand: String, name: String, version: String },
+    #[error(
+        "{brand}/{name}@{version} is active; activate another version or disable the plugin before removing it"
+    )]
+    VersionActive {
+        brand: String,
+        name: String,
+        version: String,
+    },
     #[error("unknown brand {0}; create it first")]
     UnknownBrand(String),
     #[error(transparent)]
@@ -172,19 +194,29 @@ impl Registry {
     /// again under the same version is a no-op.
     pub fn install(&self, manifest: Manifest, wasm: &[u8]) -> Result<PluginVersion, RegistryError> {
         let _write = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        for (what, id) in [("brand", &manifest.brand), ("name", &manifest.name), ("version", &manifest.version)] {
+        for (what, id) in [
+            ("brand", &manifest.brand),
+            ("name", &manifest.name),
+            ("version", &manifest.version),
+        ] {
             check_id(what, id).map_err(RegistryError::InvalidManifest)?;
         }
         if self.db.brand(&manifest.brand)?.is_none() {
             return Err(RegistryError::UnknownBrand(manifest.brand));
         }
         if !manifest.config.is_object() {
-            return Err(RegistryError::InvalidManifest("config must be a JSON object".into()));
+            return Err(RegistryError::InvalidManifest(
+                "config must be a JSON object".into(),
+            ));
         }
         let plugin = self.sandbox.load(wasm, manifest.limits)?;
         check_description(&manifest, &plugin)?;
 
-        let version_key = Db::registry_key(&manifest.brand, "plugin", &[&manifest.name, &manifest.version]);
+        let version_key = Db::registry_key(
+            &manifest.brand,
+            "plugin",
+            &[&manifest.name, &manifest.version],
+        );
         if let Some(existing) = self.db.get::<PluginVersion>(&version_key)? {
             if existing.digest == plugin.digest && existing.manifest == manifest {
                 return Ok(existing);
@@ -201,7 +233,10 @@ impl Registry {
             manifest,
         };
         let mut batch = Batch::default();
-        batch.puts.push((Db::registry_key(&record.manifest.brand, "wasm", &[&record.digest]), wasm.to_vec()));
+        batch.puts.push((
+            Db::registry_key(&record.manifest.brand, "wasm", &[&record.digest]),
+            wasm.to_vec(),
+        ));
         batch.put(version_key, &record);
         self.db.commit(&batch)?;
         self.db.flush()?;
@@ -209,13 +244,21 @@ impl Registry {
         self.loaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((m.brand.clone(), m.name.clone(), m.version.clone()), Arc::new(plugin));
+            .insert(
+                (m.brand.clone(), m.name.clone(), m.version.clone()),
+                Arc::new(plugin),
+            );
         Ok(record)
     }
 
     /// Makes `version` the active version of the plugin; the one active before goes into the
     /// rollback history.
-    pub fn activate(&self, brand: &str, name: &str, version: &str) -> Result<Activation, RegistryError> {
+    pub fn activate(
+        &self,
+        brand: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Activation, RegistryError> {
         self.change(brand, name, |activation| {
             if activation.active.as_deref() != Some(version) {
                 if let Some(previous) = activation.active.take() {
@@ -230,10 +273,14 @@ impl Registry {
     /// Re-activates the version active before the current one.
     pub fn rollback(&self, brand: &str, name: &str) -> Result<Activation, RegistryError> {
         self.change(brand, name, |activation| {
-            let previous = activation.history.pop().ok_or_else(|| RegistryError::NothingToRollBack {
-                brand: brand.to_owned(),
-                name: name.to_owned(),
-            })?;
+            let previous =
+                activation
+                    .history
+                    .pop()
+                    .ok_or_else(|| RegistryError::NothingToRollBack {
+                        brand: brand.to_owned(),
+                        name: name.to_owned(),
+                    })?;
             activation.active = Some(previous);
             Ok(())
         })
@@ -254,11 +301,17 @@ impl Registry {
         let _write = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         let activation = self.activation(brand, name)?;
         if activation.active.as_deref() == Some(version) {
-            return Err(RegistryError::VersionActive { brand: brand.into(), name: name.into(), version: version.into() });
+            return Err(RegistryError::VersionActive {
+                brand: brand.into(),
+                name: name.into(),
+                version: version.into(),
+            });
         }
         self.version(brand, name, version)?;
         let mut batch = Batch::default();
-        batch.deletes.push(Db::registry_key(brand, "plugin", &[name, version]));
+        batch
+            .deletes
+            .push(Db::registry_key(brand, "plugin", &[name, version]));
         let mut activation = activation;
         activation.history.retain(|v| v != version);
         batch.put(Db::registry_key(brand, "active", &[name]), &activation);
@@ -272,7 +325,10 @@ impl Registry {
     }
 
     /// Every installed version of every plugin of `brand`, with activations.
-    pub fn list(&self, brand: &str) -> Result<(Vec<PluginVersion>, Vec<Activation>), RegistryError> {
+    pub fn list(
+        &self,
+        brand: &str,
+    ) -> Result<(Vec<PluginVersion>, Vec<Activation>), RegistryError> {
         Ok((
             self.db.scan_registry(brand, "plugin", &[])?,
             self.db.scan_registry(brand, "active", &[])?,
@@ -283,13 +339,25 @@ impl Registry {
         Ok(self
             .db
             .get(&Db::registry_key(brand, "active", &[name]))?
-            .unwrap_or_else(|| Activation { name: name.to_owned(), ..Activation::default() }))
+            .unwrap_or_else(|| Activation {
+                name: name.to_owned(),
+                ..Activation::default()
+            }))
     }
 
-    fn version(&self, brand: &str, name: &str, version: &str) -> Result<PluginVersion, RegistryError> {
+    fn version(
+        &self,
+        brand: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<PluginVersion, RegistryError> {
         self.db
             .get(&Db::registry_key(brand, "plugin", &[name, version]))?
-            .ok_or_else(|| RegistryError::UnknownVersion { brand: brand.into(), name: name.into(), version: version.into() })
+            .ok_or_else(|| RegistryError::UnknownVersion {
+                brand: brand.into(),
+                name: name.into(),
+                version: version.into(),
+            })
     }
 
     /// Read-modify-write of an activation, then a new snapshot for the brand.
@@ -315,19 +383,35 @@ impl Registry {
     }
 
     /// A loaded plugin version, loading it from the database if needed.
-    fn load(&self, brand: &str, name: &str, version: &str) -> Result<(Arc<Plugin>, PluginVersion), RegistryError> {
+    fn load(
+        &self,
+        brand: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<(Arc<Plugin>, PluginVersion), RegistryError> {
         let record = self.version(brand, name, version)?;
         let key = (brand.to_owned(), name.to_owned(), version.to_owned());
-        if let Some(plugin) = self.loaded.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(plugin) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok((plugin.clone(), record));
         }
         let wasm_key = Db::registry_key(brand, "wasm", &[&record.digest]);
-        let wasm = self.db.get_bytes(&wasm_key)?.ok_or_else(|| StorageError::Corrupt {
-            key: format!("{brand}/wasm/{}", record.digest),
-            message: "the component of an installed plugin is missing".into(),
-        })?;
+        let wasm = self
+            .db
+            .get_bytes(&wasm_key)?
+            .ok_or_else(|| StorageError::Corrupt {
+                key: format!("{brand}/wasm/{}", record.digest),
+                message: "the component of an installed plugin is missing".into(),
+            })?;
         let plugin = Arc::new(self.sandbox.load(&wasm, record.manifest.limits)?);
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plugin.clone());
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, plugin.clone());
         Ok((plugin, record))
     }
 
@@ -335,7 +419,9 @@ impl Registry {
     fn rebuild(&self, brand: &str) -> Result<(), RegistryError> {
         let mut plugins = Vec::new();
         for activation in self.db.scan_registry::<Activation>(brand, "active", &[])? {
-            let Some(version) = &activation.active else { continue };
+            let Some(version) = &activation.active else {
+                continue;
+            };
             let (plugin, record) = self.load(brand, &activation.name, version)?;
             plugins.push(Arc::new(ActivePlugin {
                 config: Arc::from(record.manifest.config.to_string()),
@@ -343,7 +429,9 @@ impl Registry {
                 plugin,
             }));
         }
-        plugins.sort_by(|a, b| (a.manifest.order, &a.manifest.name).cmp(&(b.manifest.order, &b.manifest.name)));
+        plugins.sort_by(|a, b| {
+            (a.manifest.order, &a.manifest.name).cmp(&(b.manifest.order, &b.manifest.name))
+        });
         self.snapshots
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -357,16 +445,28 @@ fn check_description(manifest: &Manifest, plugin: &Plugin) -> Result<(), Registr
     let d = &plugin.description;
     let mut problems = Vec::new();
     if d.name != manifest.name {
-        problems.push(format!("name is {:?} in the plugin but {:?} in the manifest", d.name, manifest.name));
+        problems.push(format!(
+            "name is {:?} in the plugin but {:?} in the manifest",
+            d.name, manifest.name
+        ));
     }
     if d.version != manifest.version {
-        problems.push(format!("version is {:?} in the plugin but {:?} in the manifest", d.version, manifest.version));
+        problems.push(format!(
+            "version is {:?} in the plugin but {:?} in the manifest",
+            d.version, manifest.version
+        ));
     }
     if !same_set(&d.events, &manifest.events) {
-        problems.push(format!("events are {:?} in the plugin but {:?} in the manifest", d.events, manifest.events));
+        problems.push(format!(
+            "events are {:?} in the plugin but {:?} in the manifest",
+            d.events, manifest.events
+        ));
     }
     if !same_set(&d.queries, &manifest.queries) {
-        problems.push(format!("queries are {:?} in the plugin but {:?} in the manifest", d.queries, manifest.queries));
+        problems.push(format!(
+            "queries are {:?} in the plugin but {:?} in the manifest",
+            d.queries, manifest.queries
+        ));
     }
     if problems.is_empty() {
         Ok(())

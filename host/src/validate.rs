@@ -16,22 +16,34 @@ pub fn check_id(what: &str, id: &str) -> Result<(), String> {
         return Err(format!("{what} is empty; give it an id"));
     }
     if id.len() > MAX_ID_BYTES {
-        return Err(format!("{what} {:?}… is {} bytes; ids are at most {MAX_ID_BYTES}", &id[..16.min(id.len())], id.len()));
+        return Err(format!(
+            "{what} {:?}… is {} bytes; ids are at most {MAX_ID_BYTES}",
+            &id[..16.min(id.len())],
+            id.len()
+        ));
     }
     if id.chars().any(|c| c.is_control() || c == '/') {
-        return Err(format!("{what} {id:?} contains a control character or '/'; ids must be printable and without '/'"));
+        return Err(format!(
+            "{what} {id:?} contains a control character or '/'; ids must be printable and without '/'"
+        ));
     }
     Ok(())
 }
 
 fn check_lines(lines: &[LineItem]) -> Result<(), String> {
     if lines.len() > MAX_LINES {
-        return Err(format!("{} lines is more than the {MAX_LINES} an order may have", lines.len()));
+        return Err(format!(
+            "{} lines is more than the {MAX_LINES} an order may have",
+            lines.len()
+        ));
     }
     for (i, line) in lines.iter().enumerate() {
         check_id(&format!("lines[{i}].product_id"), &line.product_id)?;
         if line.unit_price < 0 {
-            return Err(format!("lines[{i}].unit_price is negative ({}); prices are minor units ≥ 0", line.unit_price));
+            return Err(format!(
+                "lines[{i}].unit_price is negative ({}); prices are minor units ≥ 0",
+                line.unit_price
+            ));
         }
         if line.amount().is_none() {
             return Err(format!("lines[{i}]: quantity × unit_price overflows"));
@@ -60,10 +72,16 @@ pub fn check_event(event: &Event) -> Result<(), String> {
             check_id("store_id", &p.store_id)?;
             check_lines(&p.lines)?;
             if p.total < 0 || p.paid < 0 {
-                return Err(format!("total ({}) and paid ({}) must not be negative", p.total, p.paid));
+                return Err(format!(
+                    "total ({}) and paid ({}) must not be negative",
+                    p.total, p.paid
+                ));
             }
             if p.paid > p.total {
-                return Err(format!("paid ({}) is more than the order total ({})", p.paid, p.total));
+                return Err(format!(
+                    "paid ({}) is more than the order total ({})",
+                    p.paid, p.total
+                ));
             }
         }
         EventKind::Refund(r) => {
@@ -79,7 +97,10 @@ pub fn check_event(event: &Event) -> Result<(), String> {
             }
             if let Some(p) = &v.location {
                 if !(-90.0..=90.0).contains(&p.lat) || !(-180.0..=180.0).contains(&p.lon) {
-                    return Err(format!("location ({}, {}) is not a valid latitude/longitude", p.lat, p.lon));
+                    return Err(format!(
+                        "location ({}, {}) is not a valid latitude/longitude",
+                        p.lat, p.lon
+                    ));
                 }
             }
         }
@@ -104,7 +125,10 @@ pub fn check_event(event: &Event) -> Result<(), String> {
 
 fn check_text(what: &str, text: &str) -> Result<(), String> {
     if text.len() > MAX_TEXT_BYTES {
-        return Err(format!("{what} is {} bytes; at most {MAX_TEXT_BYTES} are accepted", text.len()));
+        return Err(format!(
+            "{what} is {} bytes; at most {MAX_TEXT_BYTES} are accepted",
+            text.len()
+        ));
     }
     Ok(())
 }

@@ -17,7 +17,11 @@ impl Effect {
     }
 
     /// Award `amount` points that expire at `expires_at`.
-    pub fn award_expiring(amount: Points, reason: impl Into<String>, expires_at: Timestamp) -> Effect {
+    pub fn award_expiring(
+        amount: Points,
+        reason: impl Into<String>,
+        expires_at: Timestamp,
+    ) -> Effect {
         Effect::AwardPoints(Award {
             amount,
             reason: reason.into(),
@@ -42,7 +46,11 @@ impl Effect {
     }
 
     /// Issue a coupon from `template_id`, valid from `valid_from` to `valid_until`.
-    pub fn coupon(template_id: impl Into<String>, valid_from: Timestamp, valid_until: Timestamp) -> Effect {
+    pub fn coupon(
+        template_id: impl Into<String>,
+        valid_from: Timestamp,
+        valid_until: Timestamp,
+    ) -> Effect {
         Effect::IssueCoupon(CouponGrant {
             template_id: template_id.into(),
             valid_from,
@@ -91,7 +99,11 @@ impl Effect {
 impl Description {
     /// A description that handles nothing yet; add events, queries and member fields with
     /// [`handles`](Self::handles), [`answers`](Self::answers) and [`reads`](Self::reads).
-    pub fn new(name: impl Into<String>, version: impl Into<String>, summary: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        summary: impl Into<String>,
+    ) -> Self {
         Description {
             name: name.into(),
             version: version.into(),

@@ -5,9 +5,7 @@ use std::cell::OnceCell;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::rulebox::plugin::host as wit_host;
-use crate::{
-    Attribute, GeoPoint, LogLevel, MemberView, Product, RuleError, StockLevel, StoreInfo,
-};
+use crate::{Attribute, GeoPoint, LogLevel, MemberView, Product, RuleError, StockLevel, StoreInfo};
 
 /// The platform as a rule sees it: the functions of the WIT `host` interface.
 ///

@@ -61,10 +61,10 @@
 #[doc(hidden)]
 pub mod bindings;
 mod builders;
-mod shared;
 mod context;
 pub mod geo;
 pub mod money;
+mod shared;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
@@ -135,7 +135,7 @@ macro_rules! export_rule {
                 }
             }
 
-            $crate::bindings::__export_rule_plugin!(RuleboxGuest with_types_in $crate::bindings);
+    $crate::bindings::__export_rule_plugin!(RuleboxGuest with_types_in $crate::bindings);
         };
     };
 }

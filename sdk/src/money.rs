@@ -96,7 +96,10 @@ mod tests {
 
     #[test]
     fn rates_round_as_asked() {
-        let per_yuan = Rate { points: 1, per: 100 };
+        let per_yuan = Rate {
+            points: 1,
+            per: 100,
+        };
         assert_eq!(per_yuan.points_for(1999, Rounding::Down).unwrap(), 19);
         assert_eq!(per_yuan.points_for(1901, Rounding::Up).unwrap(), 20);
         assert_eq!(per_yuan.points_for(1950, Rounding::Nearest).unwrap(), 20);
@@ -112,7 +115,10 @@ mod tests {
             broken.points_for(100, Rounding::Down),
             Err(RuleError::InvalidConfig(_))
         ));
-        let huge = Rate { points: i64::MAX, per: 1 };
+        let huge = Rate {
+            points: i64::MAX,
+            per: 1,
+        };
         assert!(huge.points_for(i64::MAX, Rounding::Down).is_err());
         assert!(add(i64::MAX, 1).is_err());
         assert_eq!(sum([1, 2, 3]).unwrap(), 6);

@@ -36,9 +36,9 @@ use serde_json::Value;
 
 use crate::geo::distance_m;
 use crate::{
-    Activity, Answer, Attribute, Context, Date, Effect, Event, EventKind, GeoPoint, Host,
-    LineItem, LogLevel, MemberView, Money, Points, Product, Purchase, Query, Rule, RuleError,
-    SignUp, StockLevel, StoreInfo, Tick, Timestamp,
+    Activity, Answer, Attribute, Context, Date, Effect, Event, EventKind, GeoPoint, HeldCoupon,
+    Host, LineItem, LogLevel, MemberView, Money, PaidPlan, Points, Product, ProductCount, Purchase,
+    Query, Rule, RuleError, SignUp, StockLevel, StoreInfo, Tick, Timestamp,
 };
 
 /// The brand every test builder uses.
@@ -65,7 +65,9 @@ pub fn member(id: &str) -> MemberView {
         lifetime: none,
         window: none,
         window_days: 365,
+        today: none,
         last_purchase_at: None,
+        favourites: Vec::new(),
         attributes: Vec::new(),
         coupons: Vec::new(),
         paid_plan: None,
@@ -106,6 +108,72 @@ impl MemberView {
             points_earned,
         };
         self.window = self.lifetime;
+        self
+    }
+    /// Test builder: sets the rolling-window activity only.
+    pub fn with_window(mut self, spend: Money, orders: u32, points_earned: Points) -> Self {
+        self.window = Activity {
+            spend,
+            orders,
+            points_earned,
+        };
+        self
+    }
+    /// Test builder: sets today's activity (for daily caps).
+    pub fn with_today(mut self, spend: Money, orders: u32, points_earned: Points) -> Self {
+        self.today = Activity {
+            spend,
+            orders,
+            points_earned,
+        };
+        self
+    }
+    /// Test builder: records that the member bought `quantity` of a product.
+    pub fn with_favourite(
+        mut self,
+        product_id: &str,
+        category: &str,
+        quantity: u32,
+        last_at: Timestamp,
+    ) -> Self {
+        self.favourites.push(ProductCount {
+            product_id: product_id.to_owned(),
+            category: category.to_owned(),
+            quantity,
+            last_at,
+        });
+        self
+    }
+    /// Test builder: gives the member a coupon.
+    pub fn with_coupon(
+        mut self,
+        id: &str,
+        template_id: &str,
+        valid_from: Timestamp,
+        valid_until: Timestamp,
+        uses: u32,
+    ) -> Self {
+        self.coupons.push(HeldCoupon {
+            id: id.to_owned(),
+            template_id: template_id.to_owned(),
+            valid_from,
+            valid_until,
+            uses,
+        });
+        self
+    }
+    /// Test builder: puts the member on a paid plan.
+    pub fn with_paid_plan(mut self, plan: &str, tier_floor: &str, expires_at: Timestamp) -> Self {
+        self.paid_plan = Some(PaidPlan {
+            plan: plan.to_owned(),
+            tier_floor: tier_floor.to_owned(),
+            expires_at,
+        });
+        self
+    }
+    /// Test builder: sets the city.
+    pub fn with_city(mut self, city: &str) -> Self {
+        self.city = Some(city.to_owned());
         self
     }
     /// Test builder: sets a brand-defined attribute.
@@ -317,7 +385,11 @@ impl Host for FakeHost {
             })
             .filter(|s| s.distance_m <= radius_m)
             .collect();
-        near.sort_by(|a, b| a.distance_m.cmp(&b.distance_m).then_with(|| a.id.cmp(&b.id)));
+        near.sort_by(|a, b| {
+            a.distance_m
+                .cmp(&b.distance_m)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         near.truncate(limit as usize);
         near
     }
@@ -537,9 +609,8 @@ impl Fixture {
         if let Value::Object(fields) = &mut merged {
             fields.extend(self.member.clone());
         }
-        serde_json::from_value(merged).map_err(|e| {
-            FixtureError(format!("case '{}': member is not valid: {e}", self.name))
-        })
+        serde_json::from_value(merged)
+            .map_err(|e| FixtureError(format!("case '{}': member is not valid: {e}", self.name)))
     }
 
     /// A fake host holding the case's world.
@@ -568,13 +639,22 @@ impl Fixture {
     /// Use it in a `#[test]` to keep native tests and `rulebox test` on the same cases.
     pub fn check<R: Rule>(path: impl AsRef<Path>) {
         let cases = Self::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!cases.is_empty(), "{} holds no cases", path.as_ref().display());
+        assert!(
+            !cases.is_empty(),
+            "{} holds no cases",
+            path.as_ref().display()
+        );
         let failures: Vec<String> = cases
             .iter()
             .filter_map(|case| {
                 let actual = case.run::<R>().unwrap_or_else(|e| panic!("{e}"));
-                (!actual.satisfies(&case.expect))
-                    .then(|| format!("case '{}' failed:\n{}", case.name, actual.diff(&case.expect)))
+                (!actual.satisfies(&case.expect)).then(|| {
+                    format!(
+                        "case '{}' failed:\n{}",
+                        case.name,
+                        actual.diff(&case.expect)
+                    )
+                })
             })
             .collect();
         assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -4,8 +4,8 @@
 //! in the brand's local time (campaign hours, "end of the month") take the brand's UTC
 //! offset in minutes from their configuration, e.g. `480` for China Standard Time.
 
-use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, NaiveDateTime, Timelike};
 pub use chrono::Weekday;
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, NaiveDateTime, Timelike};
 
 use crate::{Date, DayPart, RuleError, Timestamp};
 
@@ -74,13 +74,21 @@ pub fn end_of_month_after(
         .expect("the first of an existing month exists");
     let first_of_following = first_of_month
         .checked_add_months(Months::new(months.saturating_add(1)))
-        .ok_or_else(|| RuleError::invalid_input(format!("{months} months from {at} is out of range")))?;
-    let midnight = first_of_following.and_hms_opt(0, 0, 0).expect("midnight exists");
+        .ok_or_else(|| {
+            RuleError::invalid_input(format!("{months} months from {at} is out of range"))
+        })?;
+    let midnight = first_of_following
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
     Ok(from_local(midnight, utc_offset_minutes)? - 1)
 }
 
 /// Whether `at` falls, locally, in the month of `birth`.
-pub fn in_birthday_month(birth: &Date, at: Timestamp, utc_offset_minutes: i32) -> Result<bool, RuleError> {
+pub fn in_birthday_month(
+    birth: &Date,
+    at: Timestamp,
+    utc_offset_minutes: i32,
+) -> Result<bool, RuleError> {
     Ok(local(at, utc_offset_minutes)?.date.month == birth.month)
 }
 
@@ -130,7 +138,10 @@ mod tests {
         assert_eq!(day_part(T, CST).unwrap(), DayPart::Breakfast);
         assert_eq!(day_part(T + HOUR_MS, CST).unwrap(), DayPart::Lunch); // 10:30 exactly
         assert_eq!(day_part(T + HOUR_MS - 1, CST).unwrap(), DayPart::Breakfast);
-        assert_eq!(day_part(T + 5 * HOUR_MS, CST).unwrap(), DayPart::AfternoonTea);
+        assert_eq!(
+            day_part(T + 5 * HOUR_MS, CST).unwrap(),
+            DayPart::AfternoonTea
+        );
         assert_eq!(day_part(T + 13 * HOUR_MS, CST).unwrap(), DayPart::LateNight);
     }
 
@@ -138,7 +149,10 @@ mod tests {
     fn expiry_is_the_end_of_the_nth_month() {
         let end = end_of_month_after(T, 12, CST).unwrap();
         let l = local(end, CST).unwrap();
-        assert_eq!((l.date.year, l.date.month, l.date.day, l.hour, l.minute), (2027, 3, 31, 23, 59));
+        assert_eq!(
+            (l.date.year, l.date.month, l.date.day, l.hour, l.minute),
+            (2027, 3, 31, 23, 59)
+        );
         assert_eq!(local(end + 1, CST).unwrap().date.day, 1);
         assert!(offset(100_000).is_err());
     }
@@ -146,6 +160,9 @@ mod tests {
     #[test]
     fn day_numbers_change_at_local_midnight() {
         let midnight_cst = T - (9 * 60 + 30) * 60_000; // 2026-03-15T00:00 CST
-        assert_eq!(local_day_number(midnight_cst, CST), local_day_number(midnight_cst - 1, CST) + 1);
+        assert_eq!(
+            local_day_number(midnight_cst, CST),
+            local_day_number(midnight_cst - 1, CST) + 1
+        );
     }
 }

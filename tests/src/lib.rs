@@ -28,7 +28,12 @@ pub fn call_purchase(
     rulebox_host::sandbox::PluginFailure,
 > {
     use rulebox_sdk::testing::{event, line, purchase};
-    let sdk_event = event("e-1", "m-1", 1_773_538_200_000, purchase("o-1", "s-1", vec![line("p-1", "tea", 2, 1800)]));
+    let sdk_event = event(
+        "e-1",
+        "m-1",
+        1_773_538_200_000,
+        purchase("o-1", "s-1", vec![line("p-1", "tea", 2, 1800)]),
+    );
     let event = rulebox_host::convert(&sdk_event).unwrap();
     let member = rulebox_host::convert(&rulebox_sdk::testing::member("m-1")).unwrap();
     let env = rulebox_host::sandbox::CallEnv {

@@ -12,19 +12,28 @@ fn cases(path: &str) -> Vec<Fixture> {
 #[test]
 fn example_fixtures_pass_against_the_component() {
     let sandbox = sandbox();
-    let plugin = sandbox.load(&plugin_wasm("welcome-bonus"), Limits::default()).unwrap();
+    let plugin = sandbox
+        .load(&plugin_wasm("welcome-bonus"), Limits::default())
+        .unwrap();
     let cases = cases("plugins/welcome-bonus/fixtures/cases.json");
     assert_eq!(cases.len(), 3);
     for case in &cases {
         let result = run_case(&sandbox, &plugin, case).unwrap();
-        assert!(result.passed, "{}: {}", case.name, result.diff.unwrap_or_default());
+        assert!(
+            result.passed,
+            "{}: {}",
+            case.name,
+            result.diff.unwrap_or_default()
+        );
     }
 }
 
 #[test]
 fn a_wrong_expectation_fails_with_a_readable_diff() {
     let sandbox = sandbox();
-    let plugin = sandbox.load(&plugin_wasm("welcome-bonus"), Limits::default()).unwrap();
+    let plugin = sandbox
+        .load(&plugin_wasm("welcome-bonus"), Limits::default())
+        .unwrap();
     let case = &cases("tests/fixtures/wrong-expectation.json")[0];
     let result = run_case(&sandbox, &plugin, case).unwrap();
     assert!(!result.passed);
@@ -36,7 +45,9 @@ fn a_wrong_expectation_fails_with_a_readable_diff() {
 #[test]
 fn fuel_is_reported_and_reproducible() {
     let sandbox = sandbox();
-    let plugin = sandbox.load(&plugin_wasm("welcome-bonus"), Limits::default()).unwrap();
+    let plugin = sandbox
+        .load(&plugin_wasm("welcome-bonus"), Limits::default())
+        .unwrap();
     let case = &cases("plugins/welcome-bonus/fixtures/cases.json")[0];
     let first = run_case(&sandbox, &plugin, case).unwrap();
     let second = run_case(&sandbox, &plugin, case).unwrap();

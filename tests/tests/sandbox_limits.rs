@@ -26,16 +26,28 @@ fn still_serves(sandbox: &Sandbox, plugin: &Plugin) {
 fn infinite_loop_runs_out_of_fuel() {
     let sandbox = sandbox();
     let plugin = hostile(&sandbox, Limits::default());
-    assert_eq!(cause(&sandbox, &plugin, "loop"), FailureCause::FuelExhausted { budget: Limits::default().fuel });
+    assert_eq!(
+        cause(&sandbox, &plugin, "loop"),
+        FailureCause::FuelExhausted {
+            budget: Limits::default().fuel
+        }
+    );
     still_serves(&sandbox, &plugin);
 }
 
 #[test]
 fn work_within_fuel_but_past_the_deadline_is_interrupted() {
     let sandbox = sandbox();
-    let limits = Limits { fuel: Limits::ceiling().fuel, deadline_ms: 20, ..Limits::default() };
+    let limits = Limits {
+        fuel: Limits::ceiling().fuel,
+        deadline_ms: 20,
+        ..Limits::default()
+    };
     let plugin = hostile(&sandbox, limits);
-    assert_eq!(cause(&sandbox, &plugin, "loop"), FailureCause::Deadline { deadline_ms: 20 });
+    assert_eq!(
+        cause(&sandbox, &plugin, "loop"),
+        FailureCause::Deadline { deadline_ms: 20 }
+    );
     still_serves(&sandbox, &plugin);
 }
 
@@ -44,8 +56,14 @@ fn unbounded_memory_growth_hits_the_memory_cap() {
     let sandbox = sandbox();
     let plugin = hostile(&sandbox, Limits::default());
     let limit_bytes = Limits::default().memory_bytes;
-    assert_eq!(cause(&sandbox, &plugin, "grow"), FailureCause::MemoryLimit { limit_bytes });
-    assert_eq!(cause(&sandbox, &plugin, "huge-alloc"), FailureCause::MemoryLimit { limit_bytes });
+    assert_eq!(
+        cause(&sandbox, &plugin, "grow"),
+        FailureCause::MemoryLimit { limit_bytes }
+    );
+    assert_eq!(
+        cause(&sandbox, &plugin, "huge-alloc"),
+        FailureCause::MemoryLimit { limit_bytes }
+    );
     still_serves(&sandbox, &plugin);
 }
 
@@ -53,17 +71,31 @@ fn unbounded_memory_growth_hits_the_memory_cap() {
 fn unbounded_recursion_overflows_the_stack() {
     let sandbox = sandbox();
     let plugin = hostile(&sandbox, Limits::default());
-    assert_eq!(cause(&sandbox, &plugin, "recurse"), FailureCause::StackOverflow);
+    assert_eq!(
+        cause(&sandbox, &plugin, "recurse"),
+        FailureCause::StackOverflow
+    );
     still_serves(&sandbox, &plugin);
 }
 
 #[test]
 fn enormous_output_is_refused() {
     let sandbox = sandbox();
-    let plugin = hostile(&sandbox, Limits { memory_bytes: 256 << 20, fuel: 1_000_000_000, deadline_ms: 5_000, ..Limits::default() });
+    let plugin = hostile(
+        &sandbox,
+        Limits {
+            memory_bytes: 256 << 20,
+            fuel: 1_000_000_000,
+            deadline_ms: 5_000,
+            ..Limits::default()
+        },
+    );
     for mode in ["huge-output", "huge-string"] {
         let cause = cause(&sandbox, &plugin, mode);
-        assert!(matches!(cause, FailureCause::OutputTooLarge { .. }), "{mode}: {cause:?}");
+        assert!(
+            matches!(cause, FailureCause::OutputTooLarge { .. }),
+            "{mode}: {cause:?}"
+        );
     }
     still_serves(&sandbox, &plugin);
 }
@@ -73,21 +105,47 @@ fn panics_are_traps_that_carry_the_panic_message() {
     let sandbox = sandbox();
     let plugin = hostile(&sandbox, Limits::default());
     let failure = call_purchase(&sandbox, &plugin, json!({ "mode": "panic" })).unwrap_err();
-    assert!(matches!(failure.cause, FailureCause::Trap { .. }), "{failure}");
-    assert!(failure.stderr.contains("hostile plugin panics on purpose"), "{}", failure.stderr);
+    assert!(
+        matches!(failure.cause, FailureCause::Trap { .. }),
+        "{failure}"
+    );
+    assert!(
+        failure.stderr.contains("hostile plugin panics on purpose"),
+        "{}",
+        failure.stderr
+    );
 }
 
 #[test]
 fn host_call_floods_are_cut_off() {
     let sandbox = sandbox();
-    let plugin = hostile(&sandbox, Limits { fuel: Limits::ceiling().fuel, deadline_ms: 5_000, ..Limits::default() });
-    assert_eq!(cause(&sandbox, &plugin, "host-spam"), FailureCause::TooManyHostCalls { limit: Limits::default().host_calls });
+    let plugin = hostile(
+        &sandbox,
+        Limits {
+            fuel: Limits::ceiling().fuel,
+            deadline_ms: 5_000,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        cause(&sandbox, &plugin, "host-spam"),
+        FailureCause::TooManyHostCalls {
+            limit: Limits::default().host_calls
+        }
+    );
 }
 
 #[test]
 fn chatty_plugins_are_capped_not_crashed() {
     let sandbox = sandbox();
-    let plugin = hostile(&sandbox, Limits { fuel: 1_000_000_000, deadline_ms: 5_000, ..Limits::default() });
+    let plugin = hostile(
+        &sandbox,
+        Limits {
+            fuel: 1_000_000_000,
+            deadline_ms: 5_000,
+            ..Limits::default()
+        },
+    );
     let report = call_purchase(&sandbox, &plugin, json!({ "mode": "stdout" })).unwrap();
     assert!(report.stdout.len() <= Limits::default().stdio_bytes as usize + 64);
     assert!(report.stdout.starts_with("hostile line 0\n"));
@@ -99,9 +157,17 @@ fn rule_errors_and_fuel_are_reported() {
     let sandbox = sandbox();
     let plugin = hostile(&sandbox, Limits::default());
     let failure = call_purchase(&sandbox, &plugin, json!({ "mode": "rule-error" })).unwrap_err();
-    assert!(matches!(&failure.cause, FailureCause::Rule(e) if e.code == "internal" && e.message.contains("refuses")), "{failure}");
+    assert!(
+        matches!(&failure.cause, FailureCause::Rule(e) if e.code == "internal" && e.message.contains("refuses")),
+        "{failure}"
+    );
     let ok = call_purchase(&sandbox, &plugin, json!({ "mode": "ok" })).unwrap();
     assert!(ok.fuel_used > 0 && ok.fuel_used < Limits::default().fuel);
     // Fuel is deterministic: the same call costs the same.
-    assert_eq!(ok.fuel_used, call_purchase(&sandbox, &plugin, json!({ "mode": "ok" })).unwrap().fuel_used);
+    assert_eq!(
+        ok.fuel_used,
+        call_purchase(&sandbox, &plugin, json!({ "mode": "ok" }))
+            .unwrap()
+            .fuel_used
+    );
 }

@@ -6,8 +6,10 @@
 //! - only a refund reversal can drive the balance below zero (the member owes points,
 //!   paid off first by later awards).
 
-use crate::sandbox::bindings::{Activity, Effect, HeldCoupon, Purchase, Refund, Timestamp};
-use crate::store::model::{LedgerEntry, LedgerKind, Member, OrderPoints, PointLot};
+use crate::sandbox::bindings::{
+    Activity, Effect, HeldCoupon, LineItem, ProductCount, Purchase, Refund, Timestamp,
+};
+use crate::store::model::{LedgerEntry, LedgerKind, MAX_FAVOURITES, Member, OrderPoints, PointLot};
 
 /// Largest single award or deduction accepted.
 const MAX_POINTS: i64 = 1_000_000_000_000;
@@ -38,7 +40,16 @@ pub struct Changes {
     pub coupons_issued: u32,
 }
 
-fn push_entry(member: &mut Member, changes: &mut Changes, cause: &Cause, kind: LedgerKind, amount: i64, reason: String, expires_at: Option<Timestamp>, order_id: Option<String>) {
+fn push_entry(
+    member: &mut Member,
+    changes: &mut Changes,
+    cause: &Cause,
+    kind: LedgerKind,
+    amount: i64,
+    reason: String,
+    expires_at: Option<Timestamp>,
+    order_id: Option<String>,
+) {
     member.points += amount;
     let seq = member.next_seq;
     member.next_seq += 1;
@@ -80,29 +91,57 @@ fn consume_lots(member: &mut Member, mut amount: i64, order_id: Option<&str>) {
 fn bucket<'m>(member: &'m mut Member, cause: &Cause) -> &'m mut Activity {
     let oldest = cause.day - i64::from(cause.window_days);
     member.days.retain(|&day, _| day > oldest);
-    member.days.entry(cause.day).or_insert_with(crate::store::model::zero_activity)
+    member
+        .days
+        .entry(cause.day)
+        .or_insert_with(crate::store::model::zero_activity)
 }
 
 /// Applies one effect a plugin decided. On error nothing must be kept: callers apply a
 /// plugin's effects to a copy and keep it only if all succeed.
-pub fn apply_effect(member: &mut Member, changes: &mut Changes, cause: &Cause, effect: &Effect) -> Result<(), String> {
+pub fn apply_effect(
+    member: &mut Member,
+    changes: &mut Changes,
+    cause: &Cause,
+    effect: &Effect,
+) -> Result<(), String> {
     match effect {
         Effect::AwardPoints(award) => {
             if award.amount <= 0 || award.amount > MAX_POINTS {
-                return Err(format!("award of {} points: amounts must be between 1 and {MAX_POINTS}", award.amount));
+                return Err(format!(
+                    "award of {} points: amounts must be between 1 and {MAX_POINTS}",
+                    award.amount
+                ));
             }
             if let Some(expires) = award.expires_at {
                 if expires <= cause.at {
-                    return Err(format!("award expires at {expires}, not after the event time {}", cause.at));
+                    return Err(format!(
+                        "award expires at {expires}, not after the event time {}",
+                        cause.at
+                    ));
                 }
             }
             check_text("award reason", &award.reason, MAX_TEXT)?;
             let debt = (-member.points).max(0);
             let lot = award.amount - debt.min(award.amount);
             let order_id = cause.order_id.map(str::to_owned);
-            push_entry(member, changes, cause, LedgerKind::Award, award.amount, award.reason.clone(), award.expires_at, order_id.clone());
+            push_entry(
+                member,
+                changes,
+                cause,
+                LedgerKind::Award,
+                award.amount,
+                award.reason.clone(),
+                award.expires_at,
+                order_id.clone(),
+            );
             if lot > 0 {
-                member.lots.push(PointLot { seq: member.next_seq - 1, remaining: lot, expires_at: award.expires_at, order_id });
+                member.lots.push(PointLot {
+                    seq: member.next_seq - 1,
+                    remaining: lot,
+                    expires_at: award.expires_at,
+                    order_id,
+                });
             }
             member.lifetime.points_earned += award.amount;
             bucket(member, cause).points_earned += award.amount;
@@ -112,7 +151,10 @@ pub fn apply_effect(member: &mut Member, changes: &mut Changes, cause: &Cause, e
         }
         Effect::DeductPoints(deduction) => {
             if deduction.amount <= 0 || deduction.amount > MAX_POINTS {
-                return Err(format!("deduction of {} points: amounts must be between 1 and {MAX_POINTS}", deduction.amount));
+                return Err(format!(
+                    "deduction of {} points: amounts must be between 1 and {MAX_POINTS}",
+                    deduction.amount
+                ));
             }
             if deduction.amount > member.points {
                 return Err(format!(
@@ -122,7 +164,16 @@ pub fn apply_effect(member: &mut Member, changes: &mut Changes, cause: &Cause, e
             }
             check_text("deduction reason", &deduction.reason, MAX_TEXT)?;
             consume_lots(member, deduction.amount, None);
-            push_entry(member, changes, cause, LedgerKind::Deduct, -deduction.amount, deduction.reason.clone(), None, None);
+            push_entry(
+                member,
+                changes,
+                cause,
+                LedgerKind::Deduct,
+                -deduction.amount,
+                deduction.reason.clone(),
+                None,
+                None,
+            );
         }
         Effect::SetTier(change) => {
             check_name("tier", &change.tier)?;
@@ -131,10 +182,16 @@ pub fn apply_effect(member: &mut Member, changes: &mut Changes, cause: &Cause, e
         Effect::IssueCoupon(grant) => {
             check_name("coupon template", &grant.template_id)?;
             if grant.valid_until <= grant.valid_from {
-                return Err(format!("coupon {} is valid until {}, not after it starts ({})", grant.template_id, grant.valid_until, grant.valid_from));
+                return Err(format!(
+                    "coupon {} is valid until {}, not after it starts ({})",
+                    grant.template_id, grant.valid_until, grant.valid_from
+                ));
             }
             if member.coupons.len() >= MAX_COUPONS {
-                return Err(format!("member {} already holds {MAX_COUPONS} coupons", member.id));
+                return Err(format!(
+                    "member {} already holds {MAX_COUPONS} coupons",
+                    member.id
+                ));
             }
             changes.coupons_issued += 1;
             member.coupons.push(HeldCoupon {
@@ -158,10 +215,17 @@ pub fn apply_effect(member: &mut Member, changes: &mut Changes, cause: &Cause, e
         Effect::SetAttribute(attribute) => {
             check_name("attribute key", &attribute.key)?;
             check_text("attribute value", &attribute.value, MAX_TEXT)?;
-            if member.attributes.len() >= MAX_ATTRIBUTES && !member.attributes.contains_key(&attribute.key) {
-                return Err(format!("member {} already has {MAX_ATTRIBUTES} attributes", member.id));
+            if member.attributes.len() >= MAX_ATTRIBUTES
+                && !member.attributes.contains_key(&attribute.key)
+            {
+                return Err(format!(
+                    "member {} already has {MAX_ATTRIBUTES} attributes",
+                    member.id
+                ));
             }
-            member.attributes.insert(attribute.key.clone(), attribute.value.clone());
+            member
+                .attributes
+                .insert(attribute.key.clone(), attribute.value.clone());
         }
         Effect::Notify(notification) => {
             check_name("notification channel", &notification.channel)?;
@@ -189,13 +253,25 @@ fn check_text(what: &str, value: &str, max: usize) -> Result<(), String> {
 }
 
 /// Records a purchase in the member's aggregates and opens the order's points record.
-pub fn record_purchase(member: &mut Member, changes: &mut Changes, cause: &Cause, purchase: &Purchase) {
+pub fn record_purchase(
+    member: &mut Member,
+    changes: &mut Changes,
+    cause: &Cause,
+    purchase: &Purchase,
+) {
     member.lifetime.spend += purchase.paid;
     member.lifetime.orders += 1;
     let day = bucket(member, cause);
     day.spend += purchase.paid;
     day.orders += 1;
-    member.last_purchase_at = Some(member.last_purchase_at.map_or(cause.at, |t| t.max(cause.at)));
+    member.last_purchase_at = Some(
+        member
+            .last_purchase_at
+            .map_or(cause.at, |t| t.max(cause.at)),
+    );
+    for line in &purchase.lines {
+        count_product(member, line, i64::from(line.quantity), cause.at);
+    }
     changes.order = Some(OrderPoints {
         order_id: purchase.order_id.clone(),
         event_id: cause.event_id.to_owned(),
@@ -208,14 +284,24 @@ pub fn record_purchase(member: &mut Member, changes: &mut Changes, cause: &Cause
 /// Records a refund and reverses the points its lines earned, in proportion to the line
 /// value refunded (cumulatively, so partial refunds never reverse more than was earned).
 /// Returns the points reversed.
-pub fn record_refund(member: &mut Member, changes: &mut Changes, cause: &Cause, refund: &Refund, order: Option<OrderPoints>) -> i64 {
+pub fn record_refund(
+    member: &mut Member,
+    changes: &mut Changes,
+    cause: &Cause,
+    refund: &Refund,
+    order: Option<OrderPoints>,
+) -> i64 {
     member.lifetime.spend -= refund.refunded;
     bucket(member, cause).spend -= refund.refunded;
+    for line in &refund.lines {
+        count_product(member, line, -i64::from(line.quantity), cause.at);
+    }
     let Some(mut order) = order else { return 0 };
     let refunded_now: i64 = refund.lines.iter().filter_map(|l| l.amount()).sum();
     order.refunded_value = (order.refunded_value + refunded_now).min(order.lines_value);
     let target = if order.lines_value > 0 {
-        (i128::from(order.points_awarded) * i128::from(order.refunded_value) / i128::from(order.lines_value)) as i64
+        (i128::from(order.points_awarded) * i128::from(order.refunded_value)
+            / i128::from(order.lines_value)) as i64
     } else {
         0
     };
@@ -223,11 +309,49 @@ pub fn record_refund(member: &mut Member, changes: &mut Changes, cause: &Cause, 
     if reverse > 0 {
         consume_lots(member, reverse, Some(&order.order_id));
         let reason = format!("refund of order {}", order.order_id);
-        push_entry(member, changes, cause, LedgerKind::Reverse, -reverse, reason, None, Some(order.order_id.clone()));
+        push_entry(
+            member,
+            changes,
+            cause,
+            LedgerKind::Reverse,
+            -reverse,
+            reason,
+            None,
+            Some(order.order_id.clone()),
+        );
         order.points_reversed += reverse;
     }
     changes.order = Some(order);
     reverse
+}
+
+/// Adds `delta` units of a line's product to the member's history, keeping the top
+/// [`MAX_FAVOURITES`] by quantity.
+fn count_product(member: &mut Member, line: &LineItem, delta: i64, at: Timestamp) {
+    match member
+        .favourites
+        .iter_mut()
+        .find(|f| f.product_id == line.product_id)
+    {
+        Some(f) => {
+            f.quantity = (i64::from(f.quantity) + delta).clamp(0, i64::from(u32::MAX)) as u32;
+            if delta > 0 {
+                f.last_at = f.last_at.max(at);
+            }
+        }
+        None if delta > 0 => member.favourites.push(ProductCount {
+            product_id: line.product_id.clone(),
+            category: line.category.clone(),
+            quantity: delta.min(i64::from(u32::MAX)) as u32,
+            last_at: at,
+        }),
+        None => {}
+    }
+    member.favourites.retain(|f| f.quantity > 0);
+    member
+        .favourites
+        .sort_by(|a, b| b.quantity.cmp(&a.quantity).then(b.last_at.cmp(&a.last_at)));
+    member.favourites.truncate(MAX_FAVOURITES);
 }
 
 /// Expires every lot whose expiry is at or before the event time. Returns the points expired.
@@ -238,12 +362,23 @@ pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> 
         .filter(|lot| lot.expires_at.is_some_and(|t| t <= cause.at))
         .cloned()
         .collect();
-    member.lots.retain(|lot| !lot.expires_at.is_some_and(|t| t <= cause.at));
+    member
+        .lots
+        .retain(|lot| !lot.expires_at.is_some_and(|t| t <= cause.at));
     let mut total = 0;
     for lot in due {
         total += lot.remaining;
         let reason = format!("points of award #{} expired", lot.seq);
-        push_entry(member, changes, cause, LedgerKind::Expire, -lot.remaining, reason, lot.expires_at, lot.order_id);
+        push_entry(
+            member,
+            changes,
+            cause,
+            LedgerKind::Expire,
+            -lot.remaining,
+            reason,
+            lot.expires_at,
+            lot.order_id,
+        );
     }
     total
 }

@@ -12,12 +12,18 @@ pub struct MemberLocks {
 
 impl MemberLocks {
     pub fn new() -> Self {
-        MemberLocks { stripes: (0..STRIPES).map(|_| Mutex::new(())).collect() }
+        MemberLocks {
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
     }
 
     /// Locks every member in `members` of `brand`, in stripe order so two events that touch
     /// the same members cannot deadlock.
-    pub fn lock<'a>(&'a self, brand: &str, members: impl IntoIterator<Item = &'a str>) -> Vec<MutexGuard<'a, ()>> {
+    pub fn lock<'a>(
+        &'a self,
+        brand: &str,
+        members: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<MutexGuard<'a, ()>> {
         let mut stripes: Vec<usize> = members
             .into_iter()
             .map(|member| {

@@ -30,7 +30,10 @@ use crate::store::{Batch, Committed, Db, DbCatalog, KvStore, MemoryKv, SledKv, S
 use crate::validate::{check_event, check_id};
 use apply::{Cause, Changes};
 use locks::MemberLocks;
-pub use outcome::{AppliedEffect, CallStat, EventOutcome, MemberLedgerEntry, MemberState, PipelineError, PluginAnswer, QueryOutcome};
+pub use outcome::{
+    AppliedEffect, CallStat, EventOutcome, MemberLedgerEntry, MemberState, PipelineError,
+    PluginAnswer, QueryOutcome,
+};
 pub use view::member_view;
 
 /// Referral rewards never go deeper than this many levels (a legal limit in China).
@@ -49,7 +52,10 @@ impl Rulebox {
     /// `data_dir/db` and compiled plugins in `data_dir/compiled`.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         let kv = Arc::new(SledKv::open(&data_dir.join("db"))?);
-        let sandbox = SandboxConfig { cache_dir: Some(data_dir.join("compiled")), ..SandboxConfig::default() };
+        let sandbox = SandboxConfig {
+            cache_dir: Some(data_dir.join("compiled")),
+            ..SandboxConfig::default()
+        };
         Self::with_storage(kv, sandbox)
     }
 
@@ -63,7 +69,12 @@ impl Rulebox {
         let db = Db::new(kv);
         let sandbox = Arc::new(Sandbox::new(sandbox)?);
         let registry = Registry::open(db.clone(), sandbox.clone())?;
-        Ok(Rulebox { db, sandbox, registry, locks: MemberLocks::new() })
+        Ok(Rulebox {
+            db,
+            sandbox,
+            registry,
+            locks: MemberLocks::new(),
+        })
     }
 
     pub fn db(&self) -> &Db {
@@ -87,7 +98,9 @@ impl Rulebox {
     }
 
     fn brand(&self, id: &str) -> Result<Brand, PipelineError> {
-        self.db.brand(id)?.ok_or_else(|| PipelineError::UnknownBrand(id.to_owned()))
+        self.db
+            .brand(id)?
+            .ok_or_else(|| PipelineError::UnknownBrand(id.to_owned()))
     }
 
     /// Creates a member or updates their profile (points and history are left alone).
@@ -124,7 +137,11 @@ impl Rulebox {
     }
 
     /// Adds or replaces catalog entries.
-    pub fn put_products(&self, brand: &str, products: &[crate::sandbox::bindings::Product]) -> Result<(), PipelineError> {
+    pub fn put_products(
+        &self,
+        brand: &str,
+        products: &[crate::sandbox::bindings::Product],
+    ) -> Result<(), PipelineError> {
         self.put_all(brand, products, |p| (&p.id, Db::product_key(brand, &p.id)))
     }
 
@@ -133,10 +150,20 @@ impl Rulebox {
         for s in stock {
             check_id("store id", &s.store_id).map_err(PipelineError::InvalidEvent)?;
         }
-        self.put_all(brand, stock, |s| (&s.product_id, Db::stock_key(brand, &s.store_id, &s.product_id)))
+        self.put_all(brand, stock, |s| {
+            (
+                &s.product_id,
+                Db::stock_key(brand, &s.store_id, &s.product_id),
+            )
+        })
     }
 
-    fn put_all<T: serde::Serialize>(&self, brand: &str, items: &[T], key: impl Fn(&T) -> (&String, Vec<u8>)) -> Result<(), PipelineError> {
+    fn put_all<T: serde::Serialize>(
+        &self,
+        brand: &str,
+        items: &[T],
+        key: impl Fn(&T) -> (&String, Vec<u8>),
+    ) -> Result<(), PipelineError> {
         self.brand(brand)?;
         let mut batch = Batch::default();
         for item in items {
@@ -155,11 +182,22 @@ impl Rulebox {
 
     /// A member's record.
     pub fn member(&self, brand: &str, id: &str) -> Result<Member, PipelineError> {
-        self.db.member(brand, id)?.ok_or_else(|| PipelineError::UnknownMember { brand: brand.into(), member: id.into() })
+        self.db
+            .member(brand, id)?
+            .ok_or_else(|| PipelineError::UnknownMember {
+                brand: brand.into(),
+                member: id.into(),
+            })
     }
 
     /// A page of a member's ledger.
-    pub fn ledger(&self, brand: &str, member: &str, after: Option<u64>, limit: usize) -> Result<Vec<LedgerEntry>, PipelineError> {
+    pub fn ledger(
+        &self,
+        brand: &str,
+        member: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, PipelineError> {
         Ok(self.db.ledger(brand, member, after, limit)?)
     }
 
@@ -185,7 +223,10 @@ impl Rulebox {
         let letter: DeadLetter = self
             .db
             .get(&Db::dead_letter_key(brand, event_id))?
-            .ok_or_else(|| PipelineError::UnknownDeadLetter { brand: brand.into(), event_id: event_id.into() })?;
+            .ok_or_else(|| PipelineError::UnknownDeadLetter {
+                brand: brand.into(),
+                event_id: event_id.into(),
+            })?;
         self.ingest(letter.event)
     }
 
@@ -197,14 +238,19 @@ impl Rulebox {
             return Ok(stored);
         }
         let targets = self.targets(&brand, &event)?;
-        let _locks = self.locks.lock(&brand.id, targets.iter().map(|t| t.member_id.as_str()));
+        let _locks = self
+            .locks
+            .lock(&brand.id, targets.iter().map(|t| t.member_id.as_str()));
         // Checked again under the locks: a concurrent copy of this event may have won.
         if let Some(stored) = self.stored_outcome(&event_key)? {
             return Ok(stored);
         }
 
         let chain = self.registry.snapshot(&brand.id);
-        let catalog = Arc::new(DbCatalog { db: self.db.clone(), brand: brand.clone() });
+        let catalog = Arc::new(DbCatalog {
+            db: self.db.clone(),
+            brand: brand.clone(),
+        });
         let mut outcome = EventOutcome {
             event_id: event.id.clone(),
             brand: brand.id.clone(),
@@ -217,18 +263,36 @@ impl Rulebox {
             members: Vec::new(),
             calls: Vec::new(),
         };
-        let mut batch = Batch { guard: Some(event_key.clone()), ..Batch::default() };
+        let mut batch = Batch {
+            guard: Some(event_key.clone()),
+            ..Batch::default()
+        };
 
         for target in &targets {
             let mut member = self.load_target(&brand, target)?;
-            let day = rulebox_sdk::time::local_day_number(target.occurred_at, brand.utc_offset_minutes);
+            let day =
+                rulebox_sdk::time::local_day_number(target.occurred_at, brand.utc_offset_minutes);
             let order_id = match &target.kind {
                 EventKind::Purchase(p) => Some(p.order_id.as_str()),
                 _ => None,
             };
-            let cause = |plugin| Cause { event_id: &event.id, at: target.occurred_at, plugin, order_id, day, window_days: brand.window_days };
+            let cause = |plugin| Cause {
+                event_id: &event.id,
+                at: target.occurred_at,
+                plugin,
+                order_id,
+                day,
+                window_days: brand.window_days,
+            };
             let mut changes = Changes::default();
-            self.host_actions(&brand, target, &mut member, &mut changes, &cause(None), &mut outcome)?;
+            self.host_actions(
+                &brand,
+                target,
+                &mut member,
+                &mut changes,
+                &cause(None),
+                &mut outcome,
+            )?;
 
             for active in chain.for_event(target.kind.event_type()) {
                 let description = &active.plugin.description;
@@ -239,26 +303,39 @@ impl Rulebox {
                     seed: seed(&brand.id, &target.id, &target.member_id, &description.name),
                     data: catalog.clone(),
                 };
-                let plugin_cause = cause(Some((description.name.as_str(), description.version.as_str())));
-                let result = self.sandbox.on_event(&active.plugin, env, target).and_then(|report| {
-                    // All of a plugin's effects apply, or none.
-                    let (mut trial, mut trial_changes) = (member.clone(), changes.clone());
-                    let applied = report.output.iter().try_for_each(|effect| apply::apply_effect(&mut trial, &mut trial_changes, &plugin_cause, effect));
-                    match applied {
-                        Ok(()) => {
-                            member = trial;
-                            changes = trial_changes;
-                            Ok(report)
-                        }
-                        Err(message) => Err(crate::sandbox::PluginFailure {
-                                plugin: description.name.clone(),
-                                version: description.version.clone(),
-                                subject: format!("event {}", target.id),
-                                cause: crate::sandbox::FailureCause::InvalidEffect { message },
-                                stderr: String::new(),
-                            }),
-                    }
-                });
+                let plugin_cause = cause(Some((
+                    description.name.as_str(),
+                    description.version.as_str(),
+                )));
+                let result =
+                    self.sandbox
+                        .on_event(&active.plugin, env, target)
+                        .and_then(|report| {
+                            // All of a plugin's effects apply, or none.
+                            let (mut trial, mut trial_changes) = (member.clone(), changes.clone());
+                            let applied = report.output.iter().try_for_each(|effect| {
+                                apply::apply_effect(
+                                    &mut trial,
+                                    &mut trial_changes,
+                                    &plugin_cause,
+                                    effect,
+                                )
+                            });
+                            match applied {
+                                Ok(()) => {
+                                    member = trial;
+                                    changes = trial_changes;
+                                    Ok(report)
+                                }
+                                Err(message) => Err(crate::sandbox::PluginFailure {
+                                    plugin: description.name.clone(),
+                                    version: description.version.clone(),
+                                    subject: format!("event {}", target.id),
+                                    cause: crate::sandbox::FailureCause::InvalidEffect { message },
+                                    stderr: String::new(),
+                                }),
+                            }
+                        });
                 match result {
                     Ok(report) => {
                         outcome.calls.push(CallStat {
@@ -271,12 +348,14 @@ impl Rulebox {
                         for line in &report.logs {
                             tracing::info!(plugin = %description.name, event = %target.id, level = %line.level, "{}", line.message);
                         }
-                        outcome.effects.extend(report.output.into_iter().map(|effect| AppliedEffect {
-                            member_id: member.id.clone(),
-                            plugin: description.name.clone(),
-                            version: description.version.clone(),
-                            effect,
-                        }));
+                        outcome
+                            .effects
+                            .extend(report.output.into_iter().map(|effect| AppliedEffect {
+                                member_id: member.id.clone(),
+                                plugin: description.name.clone(),
+                                version: description.version.clone(),
+                                effect,
+                            }));
                     }
                     Err(failure) if active.manifest.on_failure == FailurePolicy::Skip => {
                         tracing::warn!(%failure, "plugin failed; skipped as configured");
@@ -286,8 +365,17 @@ impl Rulebox {
                 }
             }
 
-            outcome.ledger.extend(changes.ledger.iter().map(|entry| MemberLedgerEntry { member_id: member.id.clone(), entry: entry.clone() }));
-            outcome.members.push(MemberState { id: member.id.clone(), tier: member.tier.clone(), points: member.points });
+            outcome
+                .ledger
+                .extend(changes.ledger.iter().map(|entry| MemberLedgerEntry {
+                    member_id: member.id.clone(),
+                    entry: entry.clone(),
+                }));
+            outcome.members.push(MemberState {
+                id: member.id.clone(),
+                tier: member.tier.clone(),
+                points: member.points,
+            });
             for entry in &changes.ledger {
                 batch.put(Db::ledger_key(&brand.id, &member.id, entry.seq), entry);
             }
@@ -301,7 +389,9 @@ impl Rulebox {
             return Ok(outcome);
         }
         batch.put(event_key, &outcome);
-        batch.deletes.push(Db::dead_letter_key(&brand.id, &event.id));
+        batch
+            .deletes
+            .push(Db::dead_letter_key(&brand.id, &event.id));
         match self.db.commit(&batch)? {
             Committed::Applied => {}
             Committed::GuardExists(bytes) => return Ok(duplicate(&bytes)?),
@@ -318,16 +408,31 @@ impl Rulebox {
     }
 
     /// Records the event as a dead letter (unless dry run) and reports the abort.
-    fn abort(&self, event: &Event, failure: crate::sandbox::PluginFailure, dry_run: bool) -> Result<EventOutcome, PipelineError> {
+    fn abort(
+        &self,
+        event: &Event,
+        failure: crate::sandbox::PluginFailure,
+        dry_run: bool,
+    ) -> Result<EventOutcome, PipelineError> {
         tracing::warn!(%failure, "plugin failed; event aborted");
         if !dry_run {
             let key = Db::dead_letter_key(&event.brand, &event.id);
             let attempts = self.db.get::<DeadLetter>(&key)?.map_or(0, |d| d.attempts) + 1;
             let mut batch = Batch::default();
-            batch.put(key, &DeadLetter { event: event.clone(), failure: failure.clone(), attempts });
+            batch.put(
+                key,
+                &DeadLetter {
+                    event: event.clone(),
+                    failure: failure.clone(),
+                    attempts,
+                },
+            );
             self.write(&batch)?;
         }
-        Err(PipelineError::Aborted { event_id: event.id.clone(), failure: Box::new(failure) })
+        Err(PipelineError::Aborted {
+            event_id: event.id.clone(),
+            failure: Box::new(failure),
+        })
     }
 
     /// The per-member events an event stands for: itself, or for a referral one per level of
@@ -346,14 +451,21 @@ impl Rulebox {
         let mut targets = Vec::new();
         let mut current = Some(event.member_id.clone());
         for level in 1..=MAX_REFERRAL_LEVELS {
-            let Some(member_id) = current.take() else { break };
+            let Some(member_id) = current.take() else {
+                break;
+            };
             if member_id == invitee.id || targets.iter().any(|t: &Event| t.member_id == member_id) {
                 break; // a cycle in the invitation chain
             }
-            let Some(member) = self.db.member(&brand.id, &member_id)? else { break };
+            let Some(member) = self.db.member(&brand.id, &member_id)? else {
+                break;
+            };
             let mut copy = event.clone();
             copy.member_id = member_id;
-            copy.kind = EventKind::ReferralAccepted(Referral { invitee_id: referral.invitee_id.clone(), level });
+            copy.kind = EventKind::ReferralAccepted(Referral {
+                invitee_id: referral.invitee_id.clone(),
+                level,
+            });
             targets.push(copy);
             current = member.inviter;
         }
@@ -364,18 +476,33 @@ impl Rulebox {
     fn load_target(&self, brand: &Brand, event: &Event) -> Result<Member, PipelineError> {
         let existing = self.db.member(&brand.id, &event.member_id)?;
         match (&event.kind, existing) {
-            (EventKind::SignUp(_), Some(member)) if member.signed_up => Err(PipelineError::InvalidEvent(format!(
-                "member {} has already signed up; a second sign-up would repeat its rewards",
-                member.id
-            ))),
-            (EventKind::SignUp(_), existing) => Ok(existing.unwrap_or_else(|| Member::new(&event.member_id, event.occurred_at))),
+            (EventKind::SignUp(_), Some(member)) if member.signed_up => {
+                Err(PipelineError::InvalidEvent(format!(
+                    "member {} has already signed up; a second sign-up would repeat its rewards",
+                    member.id
+                )))
+            }
+            (EventKind::SignUp(_), existing) => {
+                Ok(existing.unwrap_or_else(|| Member::new(&event.member_id, event.occurred_at)))
+            }
             (_, Some(member)) => Ok(member),
-            (_, None) => Err(PipelineError::UnknownMember { brand: brand.id.clone(), member: event.member_id.clone() }),
+            (_, None) => Err(PipelineError::UnknownMember {
+                brand: brand.id.clone(),
+                member: event.member_id.clone(),
+            }),
         }
     }
 
     /// What the host does itself before the plugins run.
-    fn host_actions(&self, brand: &Brand, event: &Event, member: &mut Member, changes: &mut Changes, cause: &Cause, outcome: &mut EventOutcome) -> Result<(), PipelineError> {
+    fn host_actions(
+        &self,
+        brand: &Brand,
+        event: &Event,
+        member: &mut Member,
+        changes: &mut Changes,
+        cause: &Cause,
+        outcome: &mut EventOutcome,
+    ) -> Result<(), PipelineError> {
         match &event.kind {
             EventKind::SignUp(sign_up) => {
                 member.signed_up = true;
@@ -385,7 +512,9 @@ impl Rulebox {
                     if self.db.member(&brand.id, inviter)?.is_some() {
                         member.inviter = Some(inviter.clone());
                     } else {
-                        outcome.notes.push(format!("inviter {inviter} is not a member; sign-up recorded without referral"));
+                        outcome.notes.push(format!(
+                            "inviter {inviter} is not a member; sign-up recorded without referral"
+                        ));
                     }
                 }
             }
@@ -401,21 +530,32 @@ impl Rulebox {
             EventKind::Refund(refund) => {
                 let order = self.db.order(&brand.id, &member.id, &refund.order_id)?;
                 if order.is_none() {
-                    outcome.notes.push(format!("no purchase of order {} is recorded; no points reversed", refund.order_id));
+                    outcome.notes.push(format!(
+                        "no purchase of order {} is recorded; no points reversed",
+                        refund.order_id
+                    ));
                 }
                 let reversed = apply::record_refund(member, changes, cause, refund, order);
                 if reversed > 0 {
-                    outcome.notes.push(format!("reversed {reversed} points earned by order {}", refund.order_id));
+                    outcome.notes.push(format!(
+                        "reversed {reversed} points earned by order {}",
+                        refund.order_id
+                    ));
                 }
             }
             EventKind::ScheduledTick(_) => {
                 let expired = apply::expire_due(member, changes, cause);
                 if expired > 0 {
-                    outcome.notes.push(format!("expired {expired} points of member {}", member.id));
+                    outcome
+                        .notes
+                        .push(format!("expired {expired} points of member {}", member.id));
                 }
             }
             EventKind::ReferralAccepted(referral) => {
-                outcome.notes.push(format!("referral level {} for member {}", referral.level, member.id));
+                outcome.notes.push(format!(
+                    "referral level {} for member {}",
+                    referral.level, member.id
+                ));
             }
             _ => {}
         }
@@ -430,16 +570,27 @@ impl Rulebox {
         check_id("member_id", &query.member_id).map_err(PipelineError::InvalidEvent)?;
         let brand = self.brand(&query.brand)?;
         let member = self.member(&brand.id, &query.member_id)?;
-        let catalog = Arc::new(DbCatalog { db: self.db.clone(), brand: brand.clone() });
+        let catalog = Arc::new(DbCatalog {
+            db: self.db.clone(),
+            brand: brand.clone(),
+        });
         let chain = self.registry.snapshot(&brand.id);
-        let mut outcome = QueryOutcome { answers: Vec::new(), failures: Vec::new() };
+        let mut outcome = QueryOutcome {
+            answers: Vec::new(),
+            failures: Vec::new(),
+        };
         for active in chain.for_query(query.kind.query_type()) {
             let description = &active.plugin.description;
             let env = CallEnv {
                 member: member_view(&member, &brand, query.at, &description.reads),
                 at: query.at,
                 config: active.config.clone(),
-                seed: seed(&brand.id, &format!("query@{}", query.at), &member.id, &description.name),
+                seed: seed(
+                    &brand.id,
+                    &format!("query@{}", query.at),
+                    &member.id,
+                    &description.name,
+                ),
                 data: catalog.clone(),
             };
             match self.sandbox.on_query(&active.plugin, env, &query) {
@@ -457,7 +608,12 @@ impl Rulebox {
     /// Sends a scheduled tick to every member of a brand (expiry, downgrades), each with the
     /// event id `tick:<schedule>:<at>:<member>` so a repeated sweep changes nothing.
     /// Returns the outcomes and the members whose tick failed.
-    pub fn sweep(&self, brand: &str, schedule: &str, at: i64) -> Result<(Vec<EventOutcome>, Vec<(String, PipelineError)>), PipelineError> {
+    pub fn sweep(
+        &self,
+        brand: &str,
+        schedule: &str,
+        at: i64,
+    ) -> Result<(Vec<EventOutcome>, Vec<(String, PipelineError)>), PipelineError> {
         self.brand(brand)?;
         let (mut done, mut failed) = (Vec::new(), Vec::new());
         let mut after: Option<String> = None;
@@ -471,7 +627,9 @@ impl Rulebox {
                     brand: brand.to_owned(),
                     member_id: member.id.clone(),
                     occurred_at: at,
-                    kind: EventKind::ScheduledTick(crate::sandbox::bindings::Tick { schedule: schedule.to_owned() }),
+                    kind: EventKind::ScheduledTick(crate::sandbox::bindings::Tick {
+                        schedule: schedule.to_owned(),
+                    }),
                 };
                 match self.ingest(event) {
                     Ok(outcome) => done.push(outcome),
@@ -484,7 +642,11 @@ impl Rulebox {
 }
 
 fn duplicate(bytes: &[u8]) -> Result<EventOutcome, StorageError> {
-    let mut stored: EventOutcome = serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt { key: "event".into(), message: e.to_string() })?;
+    let mut stored: EventOutcome =
+        serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+            key: "event".into(),
+            message: e.to_string(),
+        })?;
     stored.duplicate = true;
     Ok(stored)
 }
@@ -492,5 +654,9 @@ fn duplicate(bytes: &[u8]) -> Result<EventOutcome, StorageError> {
 /// The deterministic seed of one plugin call.
 fn seed(brand: &str, event_id: &str, member_id: &str, plugin: &str) -> u64 {
     let hash = blake3::hash(format!("{brand}\0{event_id}\0{member_id}\0{plugin}").as_bytes());
-    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("blake3 gives 32 bytes"))
+    u64::from_le_bytes(
+        hash.as_bytes()[..8]
+            .try_into()
+            .expect("blake3 gives 32 bytes"),
+    )
 }

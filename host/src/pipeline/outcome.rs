@@ -90,10 +90,17 @@ pub enum PipelineError {
     InvalidEvent(String),
     #[error("unknown brand {0}; create the brand first")]
     UnknownBrand(String),
-    #[error("unknown member {member} of brand {brand}; send a sign-up event or create the member first")]
+    #[error(
+        "unknown member {member} of brand {brand}; send a sign-up event or create the member first"
+    )]
     UnknownMember { brand: String, member: String },
-    #[error("event {event_id} was not applied because {failure}. It is in the dead-letter list; fix the plugin or its configuration and replay it")]
-    Aborted { event_id: String, failure: Box<PluginFailure> },
+    #[error(
+        "event {event_id} was not applied because {failure}. It is in the dead-letter list; fix the plugin or its configuration and replay it"
+    )]
+    Aborted {
+        event_id: String,
+        failure: Box<PluginFailure>,
+    },
     #[error("no dead letter {event_id} for brand {brand}")]
     UnknownDeadLetter { brand: String, event_id: String },
     #[error(transparent)]

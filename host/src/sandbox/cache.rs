@@ -10,10 +10,14 @@ use wasmtime::component::Component;
 use super::error::LoadError;
 
 /// Compiles `wasm`, or loads the artefact compiled earlier for the same bytes and engine.
-pub(crate) fn compile(engine: &Engine, dir: Option<&Path>, wasm: &[u8], digest: &str) -> Result<Component, LoadError> {
-    let compile = || {
-        Component::new(engine, wasm).map_err(|e| LoadError::NotAComponent(format!("{e:#}")))
-    };
+pub(crate) fn compile(
+    engine: &Engine,
+    dir: Option<&Path>,
+    wasm: &[u8],
+    digest: &str,
+) -> Result<Component, LoadError> {
+    let compile =
+        || Component::new(engine, wasm).map_err(|e| LoadError::NotAComponent(format!("{e:#}")));
     let Some(dir) = dir else { return compile() };
 
     let mut hasher = DefaultHasher::new();
@@ -29,7 +33,9 @@ pub(crate) fn compile(engine: &Engine, dir: Option<&Path>, wasm: &[u8], digest: 
         // compatibility hash (it is in the name), in a directory only this host writes to.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unusable compiled plugin"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unusable compiled plugin")
+            }
         }
     }
     let component = compile()?;

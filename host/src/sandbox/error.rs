@@ -10,11 +10,17 @@ use super::bindings::RuleError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum FailureCause {
-    #[error("ran out of fuel: used its whole budget of {budget} instructions; make the rule cheaper or raise limits.fuel")]
+    #[error(
+        "ran out of fuel: used its whole budget of {budget} instructions; make the rule cheaper or raise limits.fuel"
+    )]
     FuelExhausted { budget: u64 },
-    #[error("missed its deadline of {deadline_ms} ms; make the rule faster or raise limits.deadline_ms")]
+    #[error(
+        "missed its deadline of {deadline_ms} ms; make the rule faster or raise limits.deadline_ms"
+    )]
     Deadline { deadline_ms: u64 },
-    #[error("tried to grow its memory past {limit_bytes} bytes; use less memory or raise limits.memory_bytes")]
+    #[error(
+        "tried to grow its memory past {limit_bytes} bytes; use less memory or raise limits.memory_bytes"
+    )]
     MemoryLimit { limit_bytes: u64 },
     #[error("tried to grow a table past {limit_elements} elements; raise limits.table_elements")]
     TableLimit { limit_elements: u64 },
@@ -22,8 +28,15 @@ pub enum FailureCause {
     StackOverflow,
     #[error("made more than {limit} host calls in one call; batch them or raise limits.host_calls")]
     TooManyHostCalls { limit: u32 },
-    #[error("returned {actual} {unit}, over the limit of {limit}; return less or raise limits.{setting}")]
-    OutputTooLarge { actual: u64, limit: u64, unit: String, setting: String },
+    #[error(
+        "returned {actual} {unit}, over the limit of {limit}; return less or raise limits.{setting}"
+    )]
+    OutputTooLarge {
+        actual: u64,
+        limit: u64,
+        unit: String,
+        setting: String,
+    },
     #[error("trapped: {message}")]
     Trap { message: String },
     #[error("returned a rule error: {0}")]
@@ -80,11 +93,17 @@ pub struct PluginFailure {
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("not a WebAssembly component: {0}. Build the plugin with `cargo build --target wasm32-wasip2` (a core module is not enough)")]
+    #[error(
+        "not a WebAssembly component: {0}. Build the plugin with `cargo build --target wasm32-wasip2` (a core module is not enough)"
+    )]
     NotAComponent(String),
-    #[error("the component imports {0}, which rulebox plugins may not use; plugins may import only rulebox:plugin/host and the WASI interfaces Rust's std links against")]
+    #[error(
+        "the component imports {0}, which rulebox plugins may not use; plugins may import only rulebox:plugin/host and the WASI interfaces Rust's std links against"
+    )]
     ForbiddenImport(String),
-    #[error("the component does not implement the rulebox:plugin/rule-plugin@0.1.0 world: {0}. Build it with rulebox-sdk's export_rule! macro")]
+    #[error(
+        "the component does not implement the rulebox:plugin/rule-plugin@0.1.0 world: {0}. Build it with rulebox-sdk's export_rule! macro"
+    )]
     WrongWorld(String),
     #[error("the plugin's describe() failed: {0}")]
     Describe(Box<PluginFailure>),

@@ -72,14 +72,24 @@ impl Limits {
             ("memory_bytes", self.memory_bytes, max.memory_bytes),
             ("table_elements", self.table_elements, max.table_elements),
             ("output_bytes", self.output_bytes, max.output_bytes),
-            ("max_effects", self.max_effects.into(), max.max_effects.into()),
+            (
+                "max_effects",
+                self.max_effects.into(),
+                max.max_effects.into(),
+            ),
             ("host_calls", self.host_calls.into(), max.host_calls.into()),
             ("log_lines", self.log_lines.into(), max.log_lines.into()),
-            ("stdio_bytes", self.stdio_bytes.into(), max.stdio_bytes.into()),
+            (
+                "stdio_bytes",
+                self.stdio_bytes.into(),
+                max.stdio_bytes.into(),
+            ),
         ];
         for (name, value, ceiling) in checks {
             if value == 0 || value > ceiling {
-                return Err(format!("limit {name} = {value} must be between 1 and {ceiling}"));
+                return Err(format!(
+                    "limit {name} = {value} must be between 1 and {ceiling}"
+                ));
             }
         }
         Ok(())

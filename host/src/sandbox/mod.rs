@@ -21,8 +21,8 @@ mod state;
 mod stdio;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -30,8 +30,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
 use bindings::{Answer, Description, Effect, Event, Query, RuleError, RulePlugin, RulePluginPre};
-pub use error::{FailureCause, LoadError, PluginFailure, RuleErrorView};
 use error::HostAbort;
+pub use error::{FailureCause, LoadError, PluginFailure, RuleErrorView};
 pub use limits::{Limits, MAX_MEMORY_BYTES};
 pub use state::{BrandData, CallEnv, PluginLog};
 use state::{CallState, Limiter};
@@ -189,17 +189,19 @@ impl Sandbox {
     pub fn load(&self, wasm: &[u8], limits: Limits) -> Result<Plugin, LoadError> {
         limits.validate().map_err(LoadError::Limits)?;
         let (component, digest) = self.compile(wasm)?;
-        if let Some(name) = imports(&self.engine, &component)
-            .into_iter()
-            .find(|name| !ALLOWED_IMPORTS.iter().any(|allowed| name.starts_with(allowed)))
-        {
+        if let Some(name) = imports(&self.engine, &component).into_iter().find(|name| {
+            !ALLOWED_IMPORTS
+                .iter()
+                .any(|allowed| name.starts_with(allowed))
+        }) {
             return Err(LoadError::ForbiddenImport(name));
         }
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let pre = RulePluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre = RulePluginPre::new(instance_pre)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
 
         let mut plugin = Plugin {
             description: Description {
@@ -222,7 +224,9 @@ impl Sandbox {
             data: Arc::new(NoData),
         };
         let described = self
-            .call(&plugin, env, "describe".into(), |p, s| p.call_describe(s).map(Ok))
+            .call(&plugin, env, "describe".into(), |p, s| {
+                p.call_describe(s).map(Ok)
+            })
             .map_err(|f| LoadError::Describe(Box::new(f)))?;
         plugin.description = described.output;
         Ok(plugin)
@@ -239,32 +243,78 @@ impl Sandbox {
         match wasm.get(4..8) {
             Some([0x0d, 0x00, 0x01, 0x00]) if wasm.starts_with(b"\0asm") => {}
             Some([0x01, 0x00, 0x00, 0x00]) if wasm.starts_with(b"\0asm") => {
-                return Err(LoadError::NotAComponent("this is a core wasm module".into()));
+                return Err(LoadError::NotAComponent(
+                    "this is a core wasm module".into(),
+                ));
             }
-            _ => return Err(LoadError::NotAComponent("the bytes are not WebAssembly".into())),
+            _ => {
+                return Err(LoadError::NotAComponent(
+                    "the bytes are not WebAssembly".into(),
+                ));
+            }
         }
         let digest = blake3::hash(wasm).to_hex().to_string();
-        let component = cache::compile(&self.engine, self.config.cache_dir.as_deref(), wasm, &digest)?;
+        let component = cache::compile(
+            &self.engine,
+            self.config.cache_dir.as_deref(),
+            wasm,
+            &digest,
+        )?;
         Ok((component, digest))
     }
 
     /// Runs the plugin's `on-event` for `event`.
-    pub fn on_event(&self, plugin: &Plugin, env: CallEnv, event: &Event) -> Result<CallReport<Vec<Effect>>, PluginFailure> {
-        let report = self.call(plugin, env, format!("event {}", event.id), |p, s| p.call_on_event(s, event))?;
+    pub fn on_event(
+        &self,
+        plugin: &Plugin,
+        env: CallEnv,
+        event: &Event,
+    ) -> Result<CallReport<Vec<Effect>>, PluginFailure> {
+        let report = self.call(plugin, env, format!("event {}", event.id), |p, s| {
+            p.call_on_event(s, event)
+        })?;
         let limits = &plugin.limits;
         let count = report.output.len() as u64;
         let bytes: u64 = report.output.iter().map(effect_weight).sum();
-        check_output(plugin, &format!("event {}", event.id), count, limits.max_effects.into(), "effects", "max_effects")?;
-        check_output(plugin, &format!("event {}", event.id), bytes, limits.output_bytes, "bytes", "output_bytes")?;
+        check_output(
+            plugin,
+            &format!("event {}", event.id),
+            count,
+            limits.max_effects.into(),
+            "effects",
+            "max_effects",
+        )?;
+        check_output(
+            plugin,
+            &format!("event {}", event.id),
+            bytes,
+            limits.output_bytes,
+            "bytes",
+            "output_bytes",
+        )?;
         Ok(report)
     }
 
     /// Runs the plugin's `on-query` for `query`.
-    pub fn on_query(&self, plugin: &Plugin, env: CallEnv, query: &Query) -> Result<CallReport<Answer>, PluginFailure> {
+    pub fn on_query(
+        &self,
+        plugin: &Plugin,
+        env: CallEnv,
+        query: &Query,
+    ) -> Result<CallReport<Answer>, PluginFailure> {
         let subject = format!("query {:?}", query_kind_name(query));
-        let report = self.call(plugin, env, subject.clone(), |p, s| p.call_on_query(s, query))?;
+        let report = self.call(plugin, env, subject.clone(), |p, s| {
+            p.call_on_query(s, query)
+        })?;
         let bytes = serde_json::to_vec(&report.output).map_or(u64::MAX, |v| v.len() as u64);
-        check_output(plugin, &subject, bytes, plugin.limits.output_bytes, "bytes", "output_bytes")?;
+        check_output(
+            plugin,
+            &subject,
+            bytes,
+            plugin.limits.output_bytes,
+            "bytes",
+            "output_bytes",
+        )?;
         Ok(report)
     }
 
@@ -274,11 +324,17 @@ impl Sandbox {
         plugin: &Plugin,
         env: CallEnv,
         subject: String,
-        f: impl FnOnce(&bindings::exports::rulebox::plugin::rule::Guest, &mut Store<CallState>) -> wasmtime::Result<Result<T, RuleError>>,
+        f: impl FnOnce(
+            &bindings::exports::rulebox::plugin::rule::Guest,
+            &mut Store<CallState>,
+        ) -> wasmtime::Result<Result<T, RuleError>>,
     ) -> Result<CallReport<T>, PluginFailure> {
         let started = Instant::now();
         let limits = plugin.limits;
-        let (stdout, stderr) = (CappedPipe::new(limits.stdio_bytes as usize), CappedPipe::new(limits.stdio_bytes as usize));
+        let (stdout, stderr) = (
+            CappedPipe::new(limits.stdio_bytes as usize),
+            CappedPipe::new(limits.stdio_bytes as usize),
+        );
         let seed = env.seed;
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
@@ -327,16 +383,28 @@ impl Sandbox {
         let instance = match plugin.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(e) => {
-                let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| FailureCause::Instantiation { message: format!("{e:#}") });
+                let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| {
+                    FailureCause::Instantiation {
+                        message: format!("{e:#}"),
+                    }
+                });
                 return Err(fail(&store, cause));
             }
         };
         let result = f(instance.rulebox_plugin_rule(), &mut store);
         let output = match result {
             Ok(Ok(output)) => output,
-            Ok(Err(rule_error)) => return Err(fail(&store, FailureCause::Rule(RuleErrorView::from(&rule_error)))),
+            Ok(Err(rule_error)) => {
+                return Err(fail(
+                    &store,
+                    FailureCause::Rule(RuleErrorView::from(&rule_error)),
+                ));
+            }
             Err(e) => {
-                let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| FailureCause::Trap { message: format!("{e:#}") });
+                let cause =
+                    classify(&e, store.data(), &limits).unwrap_or_else(|| FailureCause::Trap {
+                        message: format!("{e:#}"),
+                    });
                 return Err(fail(&store, cause));
             }
         };
@@ -371,23 +439,42 @@ fn imports(engine: &Engine, component: &Component) -> Vec<String> {
 /// Turns a wasmtime error into the limit or fault it really was.
 fn classify(error: &wasmtime::Error, state: &CallState, limits: &Limits) -> Option<FailureCause> {
     if error.downcast_ref::<HostAbort>().is_some() {
-        return Some(FailureCause::TooManyHostCalls { limit: limits.host_calls });
+        return Some(FailureCause::TooManyHostCalls {
+            limit: limits.host_calls,
+        });
     }
     if state.limiter.memory_denied {
-        return Some(FailureCause::MemoryLimit { limit_bytes: limits.memory_bytes });
+        return Some(FailureCause::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+        });
     }
     if state.limiter.table_denied {
-        return Some(FailureCause::TableLimit { limit_elements: limits.table_elements });
+        return Some(FailureCause::TableLimit {
+            limit_elements: limits.table_elements,
+        });
     }
     match error.downcast_ref::<Trap>()? {
-        Trap::OutOfFuel => Some(FailureCause::FuelExhausted { budget: limits.fuel }),
-        Trap::Interrupt => Some(FailureCause::Deadline { deadline_ms: limits.deadline_ms }),
+        Trap::OutOfFuel => Some(FailureCause::FuelExhausted {
+            budget: limits.fuel,
+        }),
+        Trap::Interrupt => Some(FailureCause::Deadline {
+            deadline_ms: limits.deadline_ms,
+        }),
         Trap::StackOverflow => Some(FailureCause::StackOverflow),
-        trap => Some(FailureCause::Trap { message: trap.to_string() }),
+        trap => Some(FailureCause::Trap {
+            message: trap.to_string(),
+        }),
     }
 }
 
-fn check_output(plugin: &Plugin, subject: &str, actual: u64, limit: u64, unit: &str, setting: &str) -> Result<(), PluginFailure> {
+fn check_output(
+    plugin: &Plugin,
+    subject: &str,
+    actual: u64,
+    limit: u64,
+    unit: &str,
+    setting: &str,
+) -> Result<(), PluginFailure> {
     if actual <= limit {
         return Ok(());
     }
@@ -414,7 +501,14 @@ fn effect_weight(effect: &Effect) -> u64 {
         Effect::IssueCoupon(c) => c.template_id.len(),
         Effect::AddTag(t) | Effect::RemoveTag(t) => t.len(),
         Effect::SetAttribute(a) => a.key.len() + a.value.len(),
-        Effect::Notify(n) => n.channel.len() + n.template.len() + n.data.iter().map(|a| a.key.len() + a.value.len()).sum::<usize>(),
+        Effect::Notify(n) => {
+            n.channel.len()
+                + n.template.len()
+                + n.data
+                    .iter()
+                    .map(|a| a.key.len() + a.value.len())
+                    .sum::<usize>()
+        }
     };
     strings as u64 + 32
 }
@@ -436,7 +530,11 @@ fn tail(text: &str, max: usize) -> String {
 
 /// A member with nothing known, for calls that have no member (describe).
 pub fn empty_member() -> bindings::MemberView {
-    let none = bindings::Activity { spend: 0, orders: 0, points_earned: 0 };
+    let none = bindings::Activity {
+        spend: 0,
+        orders: 0,
+        points_earned: 0,
+    };
     bindings::MemberView {
         id: String::new(),
         tier: String::new(),
@@ -449,7 +547,9 @@ pub fn empty_member() -> bindings::MemberView {
         lifetime: none,
         window: none,
         window_days: 0,
+        today: none,
         last_purchase_at: None,
+        favourites: Vec::new(),
         attributes: Vec::new(),
         coupons: Vec::new(),
         paid_plan: None,
@@ -460,7 +560,13 @@ pub fn empty_member() -> bindings::MemberView {
 pub struct NoData;
 
 impl BrandData for NoData {
-    fn stores_near(&self, _: bindings::GeoPoint, _: u32, _: u32, _: bindings::Timestamp) -> Vec<bindings::StoreInfo> {
+    fn stores_near(
+        &self,
+        _: bindings::GeoPoint,
+        _: u32,
+        _: u32,
+        _: bindings::Timestamp,
+    ) -> Vec<bindings::StoreInfo> {
         Vec::new()
     }
     fn stock(&self, _: &str, _: &[String]) -> Vec<bindings::StockLevel> {

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
-use wasmtime::ResourceLimiter;
 use super::stdio::CappedPipe;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::rulebox::plugin::{host, types};
@@ -25,7 +25,13 @@ const MAX_STORES: u32 = 200;
 pub trait BrandData: Send + Sync {
     /// Stores within `radius_m` of `at`, nearest first, at most `limit`, `open-now` judged at
     /// `now` (event time).
-    fn stores_near(&self, at: GeoPoint, radius_m: u32, limit: u32, now: Timestamp) -> Vec<StoreInfo>;
+    fn stores_near(
+        &self,
+        at: GeoPoint,
+        radius_m: u32,
+        limit: u32,
+        now: Timestamp,
+    ) -> Vec<StoreInfo>;
     /// Stock at one store (all stocked products when `product_ids` is empty).
     fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel>;
     /// Catalog entries in the order asked (the whole catalog when `ids` is empty).
@@ -141,12 +147,24 @@ impl host::Host for CallState {
         Ok(self.env.member.clone())
     }
 
-    fn stores_near(&mut self, at: GeoPoint, radius_m: u32, limit: u32) -> wasmtime::Result<Vec<StoreInfo>> {
+    fn stores_near(
+        &mut self,
+        at: GeoPoint,
+        radius_m: u32,
+        limit: u32,
+    ) -> wasmtime::Result<Vec<StoreInfo>> {
         self.host_call()?;
-        Ok(self.env.data.stores_near(at, radius_m, limit.min(MAX_STORES), self.env.at))
+        Ok(self
+            .env
+            .data
+            .stores_near(at, radius_m, limit.min(MAX_STORES), self.env.at))
     }
 
-    fn stock(&mut self, store_id: String, product_ids: Vec<String>) -> wasmtime::Result<Vec<StockLevel>> {
+    fn stock(
+        &mut self,
+        store_id: String,
+        product_ids: Vec<String>,
+    ) -> wasmtime::Result<Vec<StockLevel>> {
         self.host_call()?;
         Ok(self.env.data.stock(&store_id, &product_ids))
     }
@@ -166,7 +184,12 @@ impl host::Host for CallState {
         Ok(self.env.seed)
     }
 
-    fn log(&mut self, level: LogLevel, message: String, fields: Vec<Attribute>) -> wasmtime::Result<()> {
+    fn log(
+        &mut self,
+        level: LogLevel,
+        message: String,
+        fields: Vec<Attribute>,
+    ) -> wasmtime::Result<()> {
         self.host_call()?;
         if self.logs.len() as u32 >= self.limits.log_lines {
             self.logs_dropped += 1;

@@ -44,10 +44,18 @@ impl Db {
     }
 
     pub(crate) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        self.kv.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+        self.kv
+            .get(key)?
+            .map(|bytes| decode(key, &bytes))
+            .transpose()
     }
 
-    fn scan<T: DeserializeOwned>(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<T>, StorageError> {
+    fn scan<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<T>, StorageError> {
         self.kv
             .scan(prefix, after, limit)?
             .iter()
@@ -101,16 +109,32 @@ impl Db {
         self.get(&Self::member_key(brand, id))
     }
     /// Members of a brand in id order, `limit` at a time after `after`.
-    pub fn members(&self, brand: &str, after: Option<&str>, limit: usize) -> Result<Vec<Member>, StorageError> {
+    pub fn members(
+        &self,
+        brand: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Member>, StorageError> {
         let after = after.map(|a| Self::member_key(brand, a));
         self.scan(&prefix(brand, "member", &[]), after.as_deref(), limit)
     }
     /// A member's ledger in order, `limit` entries after sequence `after`.
-    pub fn ledger(&self, brand: &str, member: &str, after: Option<u64>, limit: usize) -> Result<Vec<LedgerEntry>, StorageError> {
+    pub fn ledger(
+        &self,
+        brand: &str,
+        member: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StorageError> {
         let after = after.map(|seq| Self::ledger_key(brand, member, seq));
         self.scan(&prefix(brand, "ledger", &[member]), after.as_deref(), limit)
     }
-    pub fn order(&self, brand: &str, member: &str, order: &str) -> Result<Option<OrderPoints>, StorageError> {
+    pub fn order(
+        &self,
+        brand: &str,
+        member: &str,
+        order: &str,
+    ) -> Result<Option<OrderPoints>, StorageError> {
         self.get(&Self::order_key(brand, member, order))
     }
     pub fn dead_letters(&self, brand: &str) -> Result<Vec<DeadLetter>, StorageError> {
@@ -126,7 +150,12 @@ impl Db {
         self.scan(&prefix(brand, "stock", &[store]), None, SCAN_CAP)
     }
     /// Raw scan of registry records.
-    pub(crate) fn scan_registry<T: DeserializeOwned>(&self, brand: &str, table: &str, parts: &[&str]) -> Result<Vec<T>, StorageError> {
+    pub(crate) fn scan_registry<T: DeserializeOwned>(
+        &self,
+        brand: &str,
+        table: &str,
+        parts: &[&str],
+    ) -> Result<Vec<T>, StorageError> {
         self.scan(&prefix(brand, table, parts), None, SCAN_CAP)
     }
     /// Raw bytes (plugin components).
@@ -158,45 +187,82 @@ fn or_log<T: Default>(result: Result<T, StorageError>) -> T {
 }
 
 impl BrandData for DbCatalog {
-    fn stores_near(&self, at: GeoPoint, radius_m: u32, limit: u32, now: Timestamp) -> Vec<StoreInfo> {
+    fn stores_near(
+        &self,
+        at: GeoPoint,
+        radius_m: u32,
+        limit: u32,
+        now: Timestamp,
+    ) -> Vec<StoreInfo> {
         let minute = rulebox_sdk::time::local(now, self.brand.utc_offset_minutes)
             .map(|l| l.minute_of_day() as u16)
             .unwrap_or(0);
-        let from = rulebox_sdk::GeoPoint { lat: at.lat, lon: at.lon };
+        let from = rulebox_sdk::GeoPoint {
+            lat: at.lat,
+            lon: at.lon,
+        };
         let mut near: Vec<StoreInfo> = or_log(self.db.stores(&self.brand.id))
             .into_iter()
             .map(|s| {
-                let distance_m = rulebox_sdk::geo::distance_m(from, rulebox_sdk::GeoPoint { lat: s.location.lat, lon: s.location.lon });
+                let distance_m = rulebox_sdk::geo::distance_m(
+                    from,
+                    rulebox_sdk::GeoPoint {
+                        lat: s.location.lat,
+                        lon: s.location.lon,
+                    },
+                );
                 let open_now = if s.opens_at_minute <= s.closes_at_minute {
                     (s.opens_at_minute..s.closes_at_minute).contains(&minute)
                 } else {
                     minute >= s.opens_at_minute || minute < s.closes_at_minute
                 };
-                StoreInfo { id: s.id, name: s.name, city: s.city, location: s.location, distance_m, open_now }
+                StoreInfo {
+                    id: s.id,
+                    name: s.name,
+                    city: s.city,
+                    location: s.location,
+                    distance_m,
+                    open_now,
+                }
             })
             .filter(|s| s.distance_m <= radius_m)
             .collect();
-        near.sort_by(|a, b| a.distance_m.cmp(&b.distance_m).then_with(|| a.id.cmp(&b.id)));
+        near.sort_by(|a, b| {
+            a.distance_m
+                .cmp(&b.distance_m)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         near.truncate(limit as usize);
         near
     }
 
     fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel> {
-        if or_log(self.db.get::<Store>(&Db::store_key(&self.brand.id, store_id))).is_none() {
+        if or_log(
+            self.db
+                .get::<Store>(&Db::store_key(&self.brand.id, store_id)),
+        )
+        .is_none()
+        {
             return Vec::new();
         }
         if product_ids.is_empty() {
             return or_log(self.db.stock(&self.brand.id, store_id))
                 .into_iter()
-                .map(|s| StockLevel { product_id: s.product_id, quantity: s.quantity })
+                .map(|s| StockLevel {
+                    product_id: s.product_id,
+                    quantity: s.quantity,
+                })
                 .collect();
         }
         product_ids
             .iter()
             .map(|p| StockLevel {
                 product_id: p.clone(),
-                quantity: or_log(self.db.get::<Stock>(&Db::stock_key(&self.brand.id, store_id, p)))
-                    .map_or(0, |s| s.quantity),
+                quantity: or_log(
+                    self.db
+                        .get::<Stock>(&Db::stock_key(&self.brand.id, store_id, p)),
+                )
+                .map_or(0, |s| s.quantity),
             })
             .collect()
     }

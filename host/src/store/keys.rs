@@ -6,7 +6,9 @@
 
 /// A key of `table` for `brand`.
 pub(crate) fn key(brand: &str, table: &str, parts: &[&str]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(brand.len() + table.len() + 2 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    let mut key = Vec::with_capacity(
+        brand.len() + table.len() + 2 + parts.iter().map(|p| p.len() + 1).sum::<usize>(),
+    );
     key.extend_from_slice(brand.as_bytes());
     key.push(0);
     key.extend_from_slice(table.as_bytes());

@@ -20,10 +20,20 @@ impl MemoryKv {
 
 impl KvStore for MemoryKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.map.read().unwrap_or_else(|e| e.into_inner()).get(key).cloned())
+        Ok(self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
     }
 
-    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let start = match after {
             Some(after) => Bound::Excluded(after.to_vec()),

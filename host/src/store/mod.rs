@@ -10,14 +10,16 @@ mod memory;
 pub mod model;
 mod sled;
 
+pub use self::sled::SledKv;
 pub use db::{Db, DbCatalog};
 pub use memory::MemoryKv;
-pub use self::sled::SledKv;
 
 /// A failure of the storage backend.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
-    #[error("storage I/O failed: {0}. Check the disk (space, permissions) and retry; nothing was committed")]
+    #[error(
+        "storage I/O failed: {0}. Check the disk (space, permissions) and retry; nothing was committed"
+    )]
     Io(String),
     #[error("stored data is corrupt at key {key}: {message}. Restore from a backup")]
     Corrupt { key: String, message: String },
@@ -50,7 +52,12 @@ pub trait KvStore: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// Up to `limit` entries whose keys start with `prefix`, in key order, starting after
     /// `after` if given.
-    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
     /// Applies `batch` atomically.
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError>;
     /// Makes every earlier commit durable.

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::bindings::{Activity, Date, GeoPoint, HeldCoupon, PaidPlan, Timestamp};
+use crate::sandbox::bindings::{
+    Activity, Date, GeoPoint, HeldCoupon, PaidPlan, ProductCount, Timestamp,
+};
 
 /// A brand (tenant) and its platform-level settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +68,9 @@ pub struct Member {
     /// Activity per local day (days since the epoch), kept for the rolling window.
     pub days: BTreeMap<i64, Activity>,
     pub last_purchase_at: Option<Timestamp>,
+    /// Products bought most, most units first (at most [`MAX_FAVOURITES`]).
+    #[serde(default)]
+    pub favourites: Vec<ProductCount>,
     pub paid_plan: Option<PaidPlan>,
     pub coupons: Vec<HeldCoupon>,
     /// Unspent awards, oldest first.
@@ -93,6 +98,7 @@ impl Member {
             lifetime: zero_activity(),
             days: BTreeMap::new(),
             last_purchase_at: None,
+            favourites: Vec::new(),
             paid_plan: None,
             coupons: Vec::new(),
             lots: Vec::new(),
@@ -100,6 +106,9 @@ impl Member {
         }
     }
 }
+
+/// Most products kept in a member's purchase history.
+pub const MAX_FAVOURITES: usize = 20;
 
 /// No activity.
 pub fn zero_activity() -> Activity {

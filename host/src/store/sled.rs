@@ -39,7 +39,12 @@ impl SledKv {
             .path(path)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|e| StorageError::Io(format!("cannot open the database at {}: {e}", path.display())))?;
+            .map_err(|e| {
+                StorageError::Io(format!(
+                    "cannot open the database at {}: {e}",
+                    path.display()
+                ))
+            })?;
         let tree = db.open_tree("rulebox").map_err(io)?;
         let (tx, rx) = mpsc::channel::<Waiter>();
         let flusher = Arc::new(db.clone());
@@ -75,9 +80,16 @@ impl KvStore for SledKv {
         Ok(self.tree.get(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
-    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
         let iter = match after {
-            Some(after) => self.tree.range::<&[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            Some(after) => self
+                .tree
+                .range::<&[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
             None => self.tree.range::<&[u8], _>(prefix..),
         };
         let mut out = Vec::new();

@@ -21,7 +21,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { visits_for_regular: 5 }
+        Config {
+            visits_for_regular: 5,
+        }
     }
 }
 
@@ -30,20 +32,26 @@ pub struct Template;
 
 impl Rule for Template {
     fn describe() -> Description {
-        Description::new("template", env!("CARGO_PKG_VERSION"), "Tags regular visitors.")
-            .handles(EventType::CheckIn)
-            .reads(MemberField::Attributes)
+        Description::new(
+            "template",
+            env!("CARGO_PKG_VERSION"),
+            "Tags regular visitors.",
+        )
+        .handles(EventType::CheckIn)
+        .reads(MemberField::Attributes)
     }
 
     fn on_event(ctx: &Context, _event: &Event) -> Result<Vec<Effect>, RuleError> {
         let config: Config = ctx.config()?;
         if config.visits_for_regular == 0 {
-            return Err(RuleError::invalid_config("visits_for_regular must be at least 1"));
+            return Err(RuleError::invalid_config(
+                "visits_for_regular must be at least 1",
+            ));
         }
         let visits = match ctx.member().attribute("check-ins") {
-            Some(n) => n
-                .parse::<u32>()
-                .map_err(|_| RuleError::invalid_input(format!("attribute check-ins is {n:?}, not a number")))?,
+            Some(n) => n.parse::<u32>().map_err(|_| {
+                RuleError::invalid_input(format!("attribute check-ins is {n:?}, not a number"))
+            })?,
             None => 0,
         } + 1;
         let mut effects = vec![Effect::attribute("check-ins", visits.to_string())];
@@ -63,7 +71,10 @@ mod tests {
     use rulebox_sdk::{EventKind, Visit};
 
     fn check_in(host: &FakeHost) -> Result<Vec<Effect>, RuleError> {
-        let kind = EventKind::CheckIn(Visit { location: None, store_id: Some("s-1".into()) });
+        let kind = EventKind::CheckIn(Visit {
+            location: None,
+            store_id: Some("s-1".into()),
+        });
         host.on_event::<Template>(&event("e-1", "m-1", 0, kind))
     }
 
@@ -83,7 +94,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_configuration_and_attributes() {
-        let host = FakeHost::new(member("m-1")).with_config(serde_json::json!({"visits_for_regular": 0}));
+        let host =
+            FakeHost::new(member("m-1")).with_config(serde_json::json!({"visits_for_regular": 0}));
         assert!(matches!(check_in(&host), Err(RuleError::InvalidConfig(_))));
         let host = FakeHost::new(member("m-1").with_attribute("check-ins", "many"));
         assert!(matches!(check_in(&host), Err(RuleError::InvalidInput(_))));

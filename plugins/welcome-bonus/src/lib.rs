@@ -60,7 +60,9 @@ impl Rule for WelcomeBonus {
 
     fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
         let EventKind::SignUp(sign_up) = &event.kind else {
-            return Err(RuleError::unsupported("welcome-bonus only handles sign-ups"));
+            return Err(RuleError::unsupported(
+                "welcome-bonus only handles sign-ups",
+            ));
         };
         let config: Config = ctx.config()?;
         if config.bonus < 0 || config.channel_bonus.values().any(|&b| b < 0) {
@@ -70,13 +72,18 @@ impl Rule for WelcomeBonus {
         }
 
         let mut effects = Vec::new();
-        let extra = config.channel_bonus.get(&sign_up.channel).copied().unwrap_or(0);
+        let extra = config
+            .channel_bonus
+            .get(&sign_up.channel)
+            .copied()
+            .unwrap_or(0);
         let points = rulebox_sdk::money::add(config.bonus, extra)?;
         if points > 0 {
             let reason = format!("welcome bonus ({})", sign_up.channel);
             effects.push(match config.expiry_months {
                 Some(months) => {
-                    let expires = end_of_month_after(event.occurred_at, months, config.utc_offset_minutes)?;
+                    let expires =
+                        end_of_month_after(event.occurred_at, months, config.utc_offset_minutes)?;
                     Effect::award_expiring(points, reason, expires)
                 }
                 None => Effect::award(points, reason),
@@ -114,24 +121,43 @@ mod tests {
         let effects = run(json!({}), "app").unwrap();
         assert_eq!(
             effects,
-            vec![Effect::award(100, "welcome bonus (app)"), Effect::tag("new-member")]
+            vec![
+                Effect::award(100, "welcome bonus (app)"),
+                Effect::tag("new-member")
+            ]
         );
     }
 
     #[test]
     fn channel_bonus_adds_up_and_points_expire_at_month_end() {
-        let effects = run(json!({"channel_bonus": {"store-qr": 50}, "expiry_months": 12}), "store-qr").unwrap();
-        let Effect::AwardPoints(award) = &effects[0] else { panic!("{effects:?}") };
+        let effects = run(
+            json!({"channel_bonus": {"store-qr": 50}, "expiry_months": 12}),
+            "store-qr",
+        )
+        .unwrap();
+        let Effect::AwardPoints(award) = &effects[0] else {
+            panic!("{effects:?}")
+        };
         assert_eq!(award.amount, 150);
         let expiry = rulebox_sdk::time::local(award.expires_at.unwrap(), 480).unwrap();
-        assert_eq!((expiry.date.year, expiry.date.month, expiry.date.day), (2027, 3, 31));
+        assert_eq!(
+            (expiry.date.year, expiry.date.month, expiry.date.day),
+            (2027, 3, 31)
+        );
         // Other channels get the base bonus only.
-        assert_eq!(run(json!({"channel_bonus": {"store-qr": 50}}), "app").unwrap()[0].points_delta(), 100);
+        assert_eq!(
+            run(json!({"channel_bonus": {"store-qr": 50}}), "app").unwrap()[0].points_delta(),
+            100
+        );
     }
 
     #[test]
     fn welcome_coupon_is_valid_for_the_configured_days() {
-        let effects = run(json!({"coupon_template": "welcome-5off", "coupon_valid_days": 7, "tag": ""}), "app").unwrap();
+        let effects = run(
+            json!({"coupon_template": "welcome-5off", "coupon_valid_days": 7, "tag": ""}),
+            "app",
+        )
+        .unwrap();
         assert_eq!(
             effects,
             vec![
@@ -143,15 +169,22 @@ mod tests {
 
     #[test]
     fn bad_configuration_is_a_rule_error() {
-        assert!(matches!(run(json!({"bonus": -5}), "app"), Err(RuleError::InvalidConfig(m)) if m.contains("negative")));
-        assert!(matches!(run(json!({"bonsu": 5}), "app"), Err(RuleError::InvalidConfig(m)) if m.contains("bonsu")));
+        assert!(
+            matches!(run(json!({"bonus": -5}), "app"), Err(RuleError::InvalidConfig(m)) if m.contains("negative"))
+        );
+        assert!(
+            matches!(run(json!({"bonsu": 5}), "app"), Err(RuleError::InvalidConfig(m)) if m.contains("bonsu"))
+        );
     }
 
     #[test]
     fn undeclared_events_are_refused() {
         let host = FakeHost::new(member("m-1"));
         let tick = event("e-2", "m-1", JOINED, rulebox_sdk::testing::tick("daily"));
-        assert!(matches!(host.on_event::<WelcomeBonus>(&tick), Err(RuleError::Unsupported(_))));
+        assert!(matches!(
+            host.on_event::<WelcomeBonus>(&tick),
+            Err(RuleError::Unsupported(_))
+        ));
     }
 
     #[test]

@@ -30,7 +30,9 @@ impl Rule for Hostile {
         // "from-event": the purchase's order id names the mode, so one installed version
         // can misbehave in every way.
         let mode = match (&event.kind, config.mode.as_str()) {
-            (EventKind::Purchase(p), "from-event") => p.order_id.split(':').next().unwrap_or_default().to_owned(),
+            (EventKind::Purchase(p), "from-event") => {
+                p.order_id.split(':').next().unwrap_or_default().to_owned()
+            }
             _ => config.mode,
         };
         match mode.as_str() {
@@ -70,7 +72,10 @@ impl Rule for Hostile {
             }
             "bad-effect" => Ok(vec![Effect::award(-50, "negative award")]),
             "rule-error" => Err(RuleError::internal("hostile plugin refuses")),
-            "mirror" => Ok(vec![Effect::tag(format!("hostile-saw-{}", ctx.member().points))]),
+            "mirror" => Ok(vec![Effect::tag(format!(
+                "hostile-saw-{}",
+                ctx.member().points
+            ))]),
             other => Err(RuleError::invalid_config(format!("unknown mode {other}"))),
         }
     }
