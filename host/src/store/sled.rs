@@ -25,7 +25,8 @@ type Waiter = mpsc::Sender<Result<(), StorageError>>;
 pub struct SledKv {
     db: sled::Db,
     tree: sled::Tree,
-    flushes: Mutex<mpsc::Sender<Waiter>>,
+    flushes: Mutex<Option<mpsc::Sender<Waiter>>>,
+    flusher: Option<thread::JoinHandle<()>>,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -48,7 +49,7 @@ impl SledKv {
         let tree = db.open_tree("rulebox").map_err(io)?;
         let (tx, rx) = mpsc::channel::<Waiter>();
         let flusher = Arc::new(db.clone());
-        thread::Builder::new()
+        let flusher = thread::Builder::new()
             .name("rulebox-flush".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
@@ -65,7 +66,8 @@ impl SledKv {
         Ok(SledKv {
             db,
             tree,
-            flushes: Mutex::new(tx),
+            flushes: Mutex::new(Some(tx)),
+            flusher: Some(flusher),
         })
     }
 
@@ -127,12 +129,28 @@ impl KvStore for SledKv {
 
     fn flush(&self) -> Result<(), StorageError> {
         let (tx, rx) = mpsc::channel();
+        let stopped = || StorageError::Io("the flush thread has stopped".into());
         self.flushes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .ok_or_else(stopped)?
             .send(tx)
-            .map_err(|_| StorageError::Io("the flush thread has stopped".into()))?;
-        rx.recv()
-            .map_err(|_| StorageError::Io("the flush thread has stopped".into()))?
+            .map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
+    }
+}
+
+impl Drop for SledKv {
+    /// Stops the flush thread (so the database lock is released when this returns) after a
+    /// last flush.
+    fn drop(&mut self) {
+        self.flushes.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
     }
 }

@@ -1,0 +1,138 @@
+//! Durability, the compile cache, and storage faults.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rulebox_host::Rulebox;
+use rulebox_host::pipeline::PipelineError;
+use rulebox_host::registry::Manifest;
+use rulebox_host::sandbox::bindings::{Event, EventType};
+use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
+use rulebox_host::store::model::Brand;
+use rulebox_host::store::{Batch, Committed, KvStore, MemoryKv, StorageError};
+use rulebox_sdk::testing::{event, sign_up};
+use rulebox_tests::plugin_wasm;
+
+fn welcome_manifest() -> Manifest {
+    serde_json::from_value(serde_json::json!({
+        "brand": "tea", "name": "welcome-bonus", "version": "0.1.0", "events": ["SignUp"]
+    }))
+    .unwrap()
+}
+
+fn setup(rb: &Rulebox) {
+    rb.put_brand(&Brand { id: "tea".into(), ..Brand::default() }).unwrap();
+    rb.registry().install(welcome_manifest(), &plugin_wasm("welcome-bonus")).unwrap();
+    rb.registry().activate("tea", "welcome-bonus", "0.1.0").unwrap();
+}
+
+fn signup(id: &str, member: &str) -> Event {
+    let mut e: Event = rulebox_host::convert(&event(id, member, 1_773_538_200_000, sign_up("app"))).unwrap();
+    e.brand = "tea".into();
+    e
+}
+
+#[test]
+fn acknowledged_events_and_plugins_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let rb = Rulebox::open(dir.path()).unwrap();
+        setup(&rb);
+        rb.ingest(signup("e-1", "m-1")).unwrap();
+    }
+    let rb = Rulebox::open(dir.path()).unwrap();
+    let member = rb.member("tea", "m-1").unwrap();
+    assert_eq!(member.points, 100);
+    let ledger = rb.ledger("tea", "m-1", None, 100).unwrap();
+    assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), member.points);
+    // The event is remembered: a repeat changes nothing.
+    assert!(rb.ingest(signup("e-1", "m-1")).unwrap().duplicate);
+    // The active plugin came back with the registry.
+    let outcome = rb.ingest(signup("e-2", "m-2")).unwrap();
+    assert_eq!(outcome.effects[0].plugin, "welcome-bonus");
+    assert_eq!(rb.member("tea", "m-2").unwrap().points, 100);
+    assert_eq!(rb.registry().snapshot("tea").plugins[0].manifest.events, vec![EventType::SignUp]);
+}
+
+#[test]
+fn compiled_plugins_are_reused_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SandboxConfig { cache_dir: Some(dir.path().to_path_buf()), ..SandboxConfig::default() };
+    let cached = |sandbox: &Sandbox, wasm: &[u8]| {
+        sandbox.load(wasm, Limits::default()).unwrap();
+        let digest = blake3::hash(wasm).to_hex().to_string();
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&digest))
+            .expect("a compiled artefact named after the component's hash")
+    };
+    let welcome = plugin_wasm("welcome-bonus");
+    let template = plugin_wasm("template");
+    let first = Sandbox::new(config.clone()).unwrap();
+    let welcome_artefact = cached(&first, &welcome);
+    let template_artefact = cached(&first, &template);
+    drop(first);
+
+    // Put the template's compiled code under the welcome bonus's name: a restarted host
+    // that really loads from the cache (instead of recompiling) now runs the template.
+    // (Replaced by rename, as the host writes them: artefacts are memory-mapped, and
+    // truncating a mapped file in place would crash any process using it.)
+    replace(&welcome_artefact, &std::fs::read(&template_artefact).unwrap());
+    let restarted = Sandbox::new(config).unwrap();
+    let loaded = restarted.load(&welcome, Limits::default()).unwrap();
+    assert_eq!(loaded.description.name, "template");
+
+    // A damaged artefact is discarded and rebuilt.
+    replace(&welcome_artefact, b"not a compiled component");
+    let loaded = restarted.load(&welcome, Limits::default()).unwrap();
+    assert_eq!(loaded.description.name, "welcome-bonus");
+}
+
+fn replace(path: &std::path::Path, bytes: &[u8]) {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes).unwrap();
+    std::fs::rename(&partial, path).unwrap();
+}
+
+/// A backend whose commits fail on demand (a full disk, an I/O error).
+struct FaultyKv {
+    inner: MemoryKv,
+    failing: AtomicBool,
+}
+
+impl KvStore for FaultyKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key)
+    }
+    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        self.inner.scan(prefix, after, limit)
+    }
+    fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("No space left on device (injected)".into()));
+        }
+        self.inner.commit(batch)
+    }
+    fn flush(&self) -> Result<(), StorageError> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn a_storage_fault_loses_nothing_and_the_event_can_be_retried() {
+    let kv = Arc::new(FaultyKv { inner: MemoryKv::new(), failing: AtomicBool::new(false) });
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    setup(&rb);
+
+    kv.failing.store(true, Ordering::SeqCst);
+    let error = rb.ingest(signup("e-1", "m-1")).unwrap_err();
+    assert!(matches!(error, PipelineError::Storage(_)), "{error}");
+    assert!(error.to_string().contains("No space left"), "{error}");
+    assert!(rb.member("tea", "m-1").is_err(), "nothing may be committed");
+
+    kv.failing.store(false, Ordering::SeqCst);
+    let outcome = rb.ingest(signup("e-1", "m-1")).unwrap();
+    assert!(!outcome.duplicate, "the failed attempt must not count as applied");
+    assert_eq!(rb.member("tea", "m-1").unwrap().points, 100);
+}
