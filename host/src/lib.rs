@@ -4,6 +4,7 @@
 //! [`store`] that keeps members, catalogs and points ledgers in sled, the [`pipeline`] that
 //! turns events into effects applied exactly once, and the plugin [`registry`].
 
+pub mod demo;
 pub mod fixtures;
 pub mod pipeline;
 pub mod registry;

@@ -105,30 +105,74 @@ impl Rulebox {
 
     /// Creates a member or updates their profile (points and history are left alone).
     pub fn put_member(&self, brand: &str, profile: MemberProfile) -> Result<Member, PipelineError> {
+        let id = profile.id.clone();
+        self.put_members(brand, vec![profile])?;
+        self.member(brand, &id)
+    }
+
+    /// Creates or updates many members, 1,000 to an atomic batch (imports). New members get
+    /// their `opening_points` as an opening award in the ledger and their imported
+    /// `lifetime` activity; existing members keep their points and history.
+    pub fn put_members(
+        &self,
+        brand: &str,
+        profiles: Vec<MemberProfile>,
+    ) -> Result<usize, PipelineError> {
         self.brand(brand)?;
-        check_id("member id", &profile.id).map_err(PipelineError::InvalidEvent)?;
-        let _lock = self.locks.lock(brand, [profile.id.as_str()]);
-        let mut member = self
-            .db
-            .member(brand, &profile.id)?
-            .unwrap_or_else(|| Member::new(&profile.id, profile.joined_at.unwrap_or(0)));
-        if let Some(tier) = profile.tier {
-            member.tier = tier;
+        let mut count = 0;
+        for chunk in profiles.chunks(1000) {
+            for profile in chunk {
+                check_id("member id", &profile.id).map_err(PipelineError::InvalidEvent)?;
+                if profile.opening_points < 0 {
+                    return Err(PipelineError::InvalidEvent(format!(
+                        "member {}: opening_points must not be negative",
+                        profile.id
+                    )));
+                }
+            }
+            let _locks = self.locks.lock(brand, chunk.iter().map(|p| p.id.as_str()));
+            let mut batch = Batch::default();
+            for profile in chunk {
+                let existing = self.db.member(brand, &profile.id)?;
+                let created = existing.is_none();
+                let mut member = existing
+                    .unwrap_or_else(|| Member::new(&profile.id, profile.joined_at.unwrap_or(0)));
+                apply_profile(&mut member, profile.clone());
+                if created {
+                    let mut changes = Changes::default();
+                    if profile.opening_points > 0 {
+                        let cause = Cause {
+                            event_id: "import",
+                            at: member.joined_at,
+                            plugin: None,
+                            order_id: None,
+                            day: 0,
+                            window_days: 0,
+                        };
+                        let award = crate::sandbox::bindings::Effect::AwardPoints(
+                            crate::sandbox::bindings::Award {
+                                amount: profile.opening_points,
+                                reason: "opening balance (import)".into(),
+                                expires_at: None,
+                            },
+                        );
+                        apply::apply_effect(&mut member, &mut changes, &cause, &award)
+                            .map_err(PipelineError::InvalidEvent)?;
+                        member.days.clear();
+                    }
+                    if let Some(lifetime) = profile.lifetime {
+                        member.lifetime = lifetime;
+                    }
+                    for entry in &changes.ledger {
+                        batch.put(Db::ledger_key(brand, &member.id, entry.seq), entry);
+                    }
+                }
+                batch.put(Db::member_key(brand, &member.id), &member);
+                count += 1;
+            }
+            self.write(&batch)?;
         }
-        if let Some(at) = profile.joined_at {
-            member.joined_at = at;
-        }
-        member.birth_date = profile.birth_date.or(member.birth_date);
-        member.city = profile.city.or(member.city);
-        member.channel = profile.channel.or(member.channel);
-        member.inviter = profile.inviter.or(member.inviter);
-        member.paid_plan = profile.paid_plan.or(member.paid_plan);
-        member.tags.extend(profile.tags);
-        member.attributes.extend(profile.attributes);
-        let mut batch = Batch::default();
-        batch.put(Db::member_key(brand, &member.id), &member);
-        self.write(&batch)?;
-        Ok(member)
+        Ok(count)
     }
 
     /// Adds or replaces stores.
@@ -649,6 +693,23 @@ fn duplicate(bytes: &[u8]) -> Result<EventOutcome, StorageError> {
         })?;
     stored.duplicate = true;
     Ok(stored)
+}
+
+/// Sets what a profile carries on a member record (import-only fields are handled apart).
+fn apply_profile(member: &mut Member, profile: MemberProfile) {
+    if let Some(tier) = profile.tier {
+        member.tier = tier;
+    }
+    if let Some(at) = profile.joined_at {
+        member.joined_at = at;
+    }
+    member.birth_date = profile.birth_date.or(member.birth_date);
+    member.city = profile.city.or(member.city.take());
+    member.channel = profile.channel.or(member.channel.take());
+    member.inviter = profile.inviter.or(member.inviter.take());
+    member.paid_plan = profile.paid_plan.or(member.paid_plan.take());
+    member.tags.extend(profile.tags);
+    member.attributes.extend(profile.attributes);
 }
 
 /// The deterministic seed of one plugin call.

@@ -133,6 +133,12 @@ pub struct MemberProfile {
     pub tags: Vec<String>,
     pub attributes: BTreeMap<String, String>,
     pub paid_plan: Option<PaidPlan>,
+    /// For members imported from another system: their points balance, written to the
+    /// ledger as an opening award. Applied only when the member is created.
+    pub opening_points: i64,
+    /// For imported members: lifetime spend, orders and points so far. Applied only when
+    /// the member is created.
+    pub lifetime: Option<Activity>,
 }
 
 /// Why the points balance moved.

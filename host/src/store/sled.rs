@@ -145,7 +145,10 @@ impl Drop for SledKv {
     /// Stops the flush thread (so the database lock is released when this returns) after a
     /// last flush.
     fn drop(&mut self) {
-        self.flushes.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.flushes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(flusher) = self.flusher.take() {
             let _ = flusher.join();
         }
