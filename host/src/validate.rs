@@ -95,13 +95,13 @@ pub fn check_event(event: &Event) -> Result<(), String> {
             if let Some(store) = &v.store_id {
                 check_id("store_id", store)?;
             }
-            if let Some(p) = &v.location {
-                if !(-90.0..=90.0).contains(&p.lat) || !(-180.0..=180.0).contains(&p.lon) {
-                    return Err(format!(
-                        "location ({}, {}) is not a valid latitude/longitude",
-                        p.lat, p.lon
-                    ));
-                }
+            if let Some(p) = &v.location
+                && (!(-90.0..=90.0).contains(&p.lat) || !(-180.0..=180.0).contains(&p.lon))
+            {
+                return Err(format!(
+                    "location ({}, {}) is not a valid latitude/longitude",
+                    p.lat, p.lon
+                ));
             }
         }
         EventKind::ReferralAccepted(r) => check_id("invitee_id", &r.invitee_id)?,

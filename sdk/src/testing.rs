@@ -472,7 +472,8 @@ impl Outcome {
     /// A line diff of `expected` against this outcome, as pretty JSON.
     pub fn diff(&self, expected: &Outcome) -> String {
         let pretty = |o: &Outcome| serde_json::to_string_pretty(o).unwrap_or_default() + "\n";
-        similar::TextDiff::from_lines(&pretty(expected), &pretty(self))
+        let (old, new) = (pretty(expected), pretty(self));
+        similar::TextDiff::from_lines(&old, &new)
             .unified_diff()
             .header("expected", "actual")
             .to_string()

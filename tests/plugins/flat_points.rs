@@ -8,7 +8,8 @@
 
 use rulebox_sdk::prelude::*;
 
-struct FlatPoints;
+/// The rule.
+pub struct FlatPoints;
 
 impl Rule for FlatPoints {
     fn describe() -> Description {

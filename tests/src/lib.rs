@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
+#![allow(clippy::result_large_err)]
+
 use std::path::PathBuf;
 
 /// The compiled component of the plugin crate `name` (built by this crate's build script).

@@ -9,7 +9,7 @@ use rulebox_host::registry::Manifest;
 use rulebox_host::sandbox::bindings::{Event, EventType};
 use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
 use rulebox_host::store::model::Brand;
-use rulebox_host::store::{Batch, Committed, KvStore, MemoryKv, StorageError};
+use rulebox_host::store::{Batch, Committed, Entries, KvStore, MemoryKv, StorageError};
 use rulebox_sdk::testing::{event, sign_up};
 use rulebox_tests::plugin_wasm;
 
@@ -21,13 +21,22 @@ fn welcome_manifest() -> Manifest {
 }
 
 fn setup(rb: &Rulebox) {
-    rb.put_brand(&Brand { id: "tea".into(), ..Brand::default() }).unwrap();
-    rb.registry().install(welcome_manifest(), &plugin_wasm("welcome-bonus")).unwrap();
-    rb.registry().activate("tea", "welcome-bonus", "0.1.0").unwrap();
+    rb.put_brand(&Brand {
+        id: "tea".into(),
+        ..Brand::default()
+    })
+    .unwrap();
+    rb.registry()
+        .install(welcome_manifest(), &plugin_wasm("welcome-bonus"))
+        .unwrap();
+    rb.registry()
+        .activate("tea", "welcome-bonus", "0.1.0")
+        .unwrap();
 }
 
 fn signup(id: &str, member: &str) -> Event {
-    let mut e: Event = rulebox_host::convert(&event(id, member, 1_773_538_200_000, sign_up("app"))).unwrap();
+    let mut e: Event =
+        rulebox_host::convert(&event(id, member, 1_773_538_200_000, sign_up("app"))).unwrap();
     e.brand = "tea".into();
     e
 }
@@ -51,20 +60,31 @@ fn acknowledged_events_and_plugins_survive_a_restart() {
     let outcome = rb.ingest(signup("e-2", "m-2")).unwrap();
     assert_eq!(outcome.effects[0].plugin, "welcome-bonus");
     assert_eq!(rb.member("tea", "m-2").unwrap().points, 100);
-    assert_eq!(rb.registry().snapshot("tea").plugins[0].manifest.events, vec![EventType::SignUp]);
+    assert_eq!(
+        rb.registry().snapshot("tea").plugins[0].manifest.events,
+        vec![EventType::SignUp]
+    );
 }
 
 #[test]
 fn compiled_plugins_are_reused_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let config = SandboxConfig { cache_dir: Some(dir.path().to_path_buf()), ..SandboxConfig::default() };
+    let config = SandboxConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..SandboxConfig::default()
+    };
     let cached = |sandbox: &Sandbox, wasm: &[u8]| {
         sandbox.load(wasm, Limits::default()).unwrap();
         let digest = blake3::hash(wasm).to_hex().to_string();
         std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&digest))
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&digest)
+            })
             .expect("a compiled artefact named after the component's hash")
     };
     let welcome = plugin_wasm("welcome-bonus");
@@ -78,7 +98,10 @@ fn compiled_plugins_are_reused_from_the_cache() {
     // that really loads from the cache (instead of recompiling) now runs the template.
     // (Replaced by rename, as the host writes them: artefacts are memory-mapped, and
     // truncating a mapped file in place would crash any process using it.)
-    replace(&welcome_artefact, &std::fs::read(&template_artefact).unwrap());
+    replace(
+        &welcome_artefact,
+        &std::fs::read(&template_artefact).unwrap(),
+    );
     let restarted = Sandbox::new(config).unwrap();
     let loaded = restarted.load(&welcome, Limits::default()).unwrap();
     assert_eq!(loaded.description.name, "template");
@@ -105,12 +128,19 @@ impl KvStore for FaultyKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.get(key)
     }
-    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Entries, StorageError> {
         self.inner.scan(prefix, after, limit)
     }
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(StorageError::Io("No space left on device (injected)".into()));
+            return Err(StorageError::Io(
+                "No space left on device (injected)".into(),
+            ));
         }
         self.inner.commit(batch)
     }
@@ -121,7 +151,10 @@ impl KvStore for FaultyKv {
 
 #[test]
 fn a_storage_fault_loses_nothing_and_the_event_can_be_retried() {
-    let kv = Arc::new(FaultyKv { inner: MemoryKv::new(), failing: AtomicBool::new(false) });
+    let kv = Arc::new(FaultyKv {
+        inner: MemoryKv::new(),
+        failing: AtomicBool::new(false),
+    });
     let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
     setup(&rb);
 
@@ -133,6 +166,9 @@ fn a_storage_fault_loses_nothing_and_the_event_can_be_retried() {
 
     kv.failing.store(false, Ordering::SeqCst);
     let outcome = rb.ingest(signup("e-1", "m-1")).unwrap();
-    assert!(!outcome.duplicate, "the failed attempt must not count as applied");
+    assert!(
+        !outcome.duplicate,
+        "the failed attempt must not count as applied"
+    );
     assert_eq!(rb.member("tea", "m-1").unwrap().points, 100);
 }

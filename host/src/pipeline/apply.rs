@@ -40,16 +40,23 @@ pub struct Changes {
     pub coupons_issued: u32,
 }
 
-fn push_entry(
-    member: &mut Member,
-    changes: &mut Changes,
-    cause: &Cause,
+/// The parts of a ledger entry that vary; the rest comes from the member and the cause.
+struct Entry {
     kind: LedgerKind,
     amount: i64,
     reason: String,
     expires_at: Option<Timestamp>,
     order_id: Option<String>,
-) {
+}
+
+fn push_entry(member: &mut Member, changes: &mut Changes, cause: &Cause, entry: Entry) {
+    let Entry {
+        kind,
+        amount,
+        reason,
+        expires_at,
+        order_id,
+    } = entry;
     member.points += amount;
     let seq = member.next_seq;
     member.next_seq += 1;
@@ -113,13 +120,13 @@ pub fn apply_effect(
                     award.amount
                 ));
             }
-            if let Some(expires) = award.expires_at {
-                if expires <= cause.at {
-                    return Err(format!(
-                        "award expires at {expires}, not after the event time {}",
-                        cause.at
-                    ));
-                }
+            if let Some(expires) = award.expires_at
+                && expires <= cause.at
+            {
+                return Err(format!(
+                    "award expires at {expires}, not after the event time {}",
+                    cause.at
+                ));
             }
             check_text("award reason", &award.reason, MAX_TEXT)?;
             let debt = (-member.points).max(0);
@@ -129,11 +136,13 @@ pub fn apply_effect(
                 member,
                 changes,
                 cause,
-                LedgerKind::Award,
-                award.amount,
-                award.reason.clone(),
-                award.expires_at,
-                order_id.clone(),
+                Entry {
+                    kind: LedgerKind::Award,
+                    amount: award.amount,
+                    reason: award.reason.clone(),
+                    expires_at: award.expires_at,
+                    order_id: order_id.clone(),
+                },
             );
             if lot > 0 {
                 member.lots.push(PointLot {
@@ -168,11 +177,13 @@ pub fn apply_effect(
                 member,
                 changes,
                 cause,
-                LedgerKind::Deduct,
-                -deduction.amount,
-                deduction.reason.clone(),
-                None,
-                None,
+                Entry {
+                    kind: LedgerKind::Deduct,
+                    amount: -deduction.amount,
+                    reason: deduction.reason.clone(),
+                    expires_at: None,
+                    order_id: None,
+                },
             );
         }
         Effect::SetTier(change) => {
@@ -313,11 +324,13 @@ pub fn record_refund(
             member,
             changes,
             cause,
-            LedgerKind::Reverse,
-            -reverse,
-            reason,
-            None,
-            Some(order.order_id.clone()),
+            Entry {
+                kind: LedgerKind::Reverse,
+                amount: -reverse,
+                reason,
+                expires_at: None,
+                order_id: Some(order.order_id.clone()),
+            },
         );
         order.points_reversed += reverse;
     }
@@ -364,7 +377,7 @@ pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> 
         .collect();
     member
         .lots
-        .retain(|lot| !lot.expires_at.is_some_and(|t| t <= cause.at));
+        .retain(|lot| lot.expires_at.is_none_or(|t| t > cause.at));
     let mut total = 0;
     for lot in due {
         total += lot.remaining;
@@ -373,11 +386,13 @@ pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> 
             member,
             changes,
             cause,
-            LedgerKind::Expire,
-            -lot.remaining,
-            reason,
-            lot.expires_at,
-            lot.order_id,
+            Entry {
+                kind: LedgerKind::Expire,
+                amount: -lot.remaining,
+                reason,
+                expires_at: lot.expires_at,
+                order_id: lot.order_id,
+            },
         );
     }
     total

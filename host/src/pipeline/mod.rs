@@ -36,6 +36,13 @@ pub use outcome::{
 };
 pub use view::member_view;
 
+/// What a sweep did: the outcome per member, and the members whose tick failed.
+#[derive(Debug)]
+pub struct SweepReport {
+    pub outcomes: Vec<EventOutcome>,
+    pub failed: Vec<(String, PipelineError)>,
+}
+
 /// Referral rewards never go deeper than this many levels (a legal limit in China).
 pub const MAX_REFERRAL_LEVELS: u8 = 3;
 
@@ -657,7 +664,7 @@ impl Rulebox {
         brand: &str,
         schedule: &str,
         at: i64,
-    ) -> Result<(Vec<EventOutcome>, Vec<(String, PipelineError)>), PipelineError> {
+    ) -> Result<SweepReport, PipelineError> {
         self.brand(brand)?;
         let (mut done, mut failed) = (Vec::new(), Vec::new());
         let mut after: Option<String> = None;
@@ -681,7 +688,10 @@ impl Rulebox {
                 }
             }
         }
-        Ok((done, failed))
+        Ok(SweepReport {
+            outcomes: done,
+            failed,
+        })
     }
 }
 

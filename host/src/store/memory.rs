@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
 
-use super::{Batch, Committed, KvStore, StorageError};
+use super::{Batch, Committed, Entries, KvStore, StorageError};
 
 /// A `BTreeMap` behind a lock.
 #[derive(Default)]
@@ -33,7 +33,7 @@ impl KvStore for MemoryKv {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    ) -> Result<Entries, StorageError> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let start = match after {
             Some(after) => Bound::Excluded(after.to_vec()),

@@ -25,6 +25,9 @@ pub enum StorageError {
     Corrupt { key: String, message: String },
 }
 
+/// Key-value pairs, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Writes applied all together or not at all.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
@@ -57,7 +60,7 @@ pub trait KvStore: Send + Sync + 'static {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    ) -> Result<Entries, StorageError>;
     /// Applies `batch` atomically.
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError>;
     /// Makes every earlier commit durable.

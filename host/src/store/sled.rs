@@ -17,7 +17,7 @@ use std::thread;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::{Batch, Committed, KvStore, StorageError};
+use super::{Batch, Committed, Entries, KvStore, StorageError};
 
 type Waiter = mpsc::Sender<Result<(), StorageError>>;
 
@@ -87,7 +87,7 @@ impl KvStore for SledKv {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    ) -> Result<Entries, StorageError> {
         let iter = match after {
             Some(after) => self
                 .tree
@@ -107,10 +107,10 @@ impl KvStore for SledKv {
 
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
         let result = self.tree.transaction(|tx| {
-            if let Some(guard) = &batch.guard {
-                if let Some(existing) = tx.get(guard)? {
-                    return Ok(Committed::GuardExists(existing.to_vec()));
-                }
+            if let Some(guard) = &batch.guard
+                && let Some(existing) = tx.get(guard)?
+            {
+                return Ok(Committed::GuardExists(existing.to_vec()));
             }
             for key in &batch.deletes {
                 tx.remove(key.as_slice())?;

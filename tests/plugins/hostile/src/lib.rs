@@ -6,12 +6,14 @@ use std::hint::black_box;
 use rulebox_sdk::prelude::*;
 
 #[derive(serde::Deserialize)]
-struct Config {
-    mode: String,
+pub struct Config {
+    pub mode: String,
 }
 
-struct Hostile;
+/// The rule.
+pub struct Hostile;
 
+#[allow(unconditional_recursion)] // on purpose: it must overflow the stack
 fn recurse(depth: u64) -> u64 {
     // black_box keeps the compiler from turning the recursion into a loop.
     black_box(recurse(black_box(depth + 1))) + 1
