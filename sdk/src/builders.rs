@@ -161,7 +161,7 @@ impl RuleError {
     }
 }
 
-crate::__shared_impls!(crate);
+crate::__shared_impls!(crate::MemberField, crate);
 
 impl MemberView {
     /// Whether the member carries `tag`.

@@ -63,6 +63,7 @@ pub mod bindings;
 mod builders;
 mod context;
 pub mod geo;
+pub mod limits;
 pub mod money;
 mod shared;
 #[cfg(feature = "testing")]

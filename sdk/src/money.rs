@@ -48,6 +48,7 @@ impl Rounding {
 /// An earning rate: `points` points for every `per` minor units of money, e.g. 1 point per
 /// 100 fen (one point per yuan) is `Rate { points: 1, per: 100 }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rate {
     /// Points earned per `per` minor units.
     pub points: Points,

@@ -1,12 +1,51 @@
 //! Conveniences both sides of the contract need on their own copies of the WIT types (the
 //! SDK's from wit-bindgen, the host's from wasmtime): written once, expanded in each crate.
 
-/// Implements `EventKind::event_type`, `QueryKind::query_type`, `Effect::points_delta` and
-/// `LineItem::amount` for the WIT types found under `$types`.
+/// Implements `EventKind::event_type`, `QueryKind::query_type`, `Effect::points_delta`,
+/// `LineItem::amount` and `MemberView::only` for the WIT types found under `$types`, with
+/// `MemberField` found at `$field`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __shared_impls {
-    ($($types:tt)*) => {
+    ($field:path, $($types:tt)*) => {
+        impl $($types)*::MemberView {
+            /// The view with only the fields in `reads` filled in (plus the ones every rule
+            /// gets: id, tier, points, joined-at): what the platform hands a rule.
+            pub fn only(mut self, reads: &[$field]) -> Self {
+                use $field as F;
+                let none = $($types)*::Activity { spend: 0, orders: 0, points_earned: 0 };
+                if !reads.contains(&F::Tags) {
+                    self.tags.clear();
+                }
+                if !reads.contains(&F::BirthDate) {
+                    self.birth_date = None;
+                }
+                if !reads.contains(&F::City) {
+                    self.city = None;
+                }
+                if !reads.contains(&F::Channel) {
+                    self.channel = None;
+                }
+                if !reads.contains(&F::Activity) {
+                    (self.lifetime, self.window, self.today) = (none, none, none);
+                    self.last_purchase_at = None;
+                }
+                if !reads.contains(&F::History) {
+                    self.favourites.clear();
+                }
+                if !reads.contains(&F::Attributes) {
+                    self.attributes.clear();
+                }
+                if !reads.contains(&F::Coupons) {
+                    self.coupons.clear();
+                }
+                if !reads.contains(&F::PaidPlan) {
+                    self.paid_plan = None;
+                }
+                self
+            }
+        }
+
         impl $($types)*::EventKind {
             /// The kind of this event, without its data.
             pub fn event_type(&self) -> $($types)*::EventType {

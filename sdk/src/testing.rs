@@ -37,7 +37,7 @@ use serde_json::Value;
 use crate::geo::distance_m;
 use crate::{
     Activity, Answer, Attribute, Context, Date, Effect, Event, EventKind, GeoPoint, HeldCoupon,
-    Host, LineItem, LogLevel, MemberView, Money, PaidPlan, Points, Product, ProductCount, Purchase,
+    Host, LineItem, LogLevel, MemberField, MemberView, Money, PaidPlan, Points, Product, ProductCount, Purchase,
     Query, Rule, RuleError, SignUp, StockLevel, StoreInfo, Tick, Timestamp,
 };
 
@@ -274,6 +274,9 @@ pub struct LogLine {
 /// The platform, faked: answers a rule's host calls from data set up by the test.
 pub struct FakeHost {
     member: MemberView,
+    /// The member fields the rule being run declares; the rest read as empty, as on the
+    /// platform.
+    reads: RefCell<Option<Vec<MemberField>>>,
     stores: Vec<FakeStore>,
     stock: BTreeMap<(String, String), u32>,
     products: Vec<Product>,
@@ -287,6 +290,7 @@ impl FakeHost {
     pub fn new(member: MemberView) -> Self {
         FakeHost {
             member,
+            reads: RefCell::new(None),
             stores: Vec::new(),
             stock: BTreeMap::new(),
             products: Vec::new(),
@@ -337,11 +341,13 @@ impl FakeHost {
         Context::new(self)
     }
 
-    /// Runs `R`'s event handler, as the platform would, after checking that `R` declares the
-    /// event's kind (the platform never sends undeclared kinds).
+    /// Runs `R`'s event handler, as the platform would: only for event kinds `R` declares,
+    /// and showing it only the member fields it declares.
     pub fn on_event<R: Rule>(&self, event: &Event) -> Result<Vec<Effect>, RuleError> {
         let kind = event.kind.event_type();
-        if !R::describe().events.contains(&kind) {
+        let description = R::describe();
+        *self.reads.borrow_mut() = Some(description.reads.clone());
+        if !description.events.contains(&kind) {
             return Err(RuleError::unsupported(format!(
                 "the rule does not declare {kind:?} events in describe(); the platform would not send this one"
             )));
@@ -349,10 +355,13 @@ impl FakeHost {
         R::on_event(&self.context(), event)
     }
 
-    /// Runs `R`'s query handler, after checking that `R` declares the query's kind.
+    /// Runs `R`'s query handler, as the platform would: only for query kinds `R` declares,
+    /// and showing it only the member fields it declares.
     pub fn on_query<R: Rule>(&self, query: &Query) -> Result<Answer, RuleError> {
         let kind = query.kind.query_type();
-        if !R::describe().queries.contains(&kind) {
+        let description = R::describe();
+        *self.reads.borrow_mut() = Some(description.reads.clone());
+        if !description.queries.contains(&kind) {
             return Err(RuleError::unsupported(format!(
                 "the rule does not declare {kind:?} queries in describe(); the platform would not send this one"
             )));
@@ -368,7 +377,10 @@ impl FakeHost {
 
 impl Host for FakeHost {
     fn member(&self) -> MemberView {
-        self.member.clone()
+        match &*self.reads.borrow() {
+            Some(reads) => self.member.clone().only(reads),
+            None => self.member.clone(),
+        }
     }
 
     fn stores_near(&self, at: GeoPoint, radius_m: u32, limit: u32) -> Vec<StoreInfo> {

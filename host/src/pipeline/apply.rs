@@ -11,14 +11,10 @@ use crate::sandbox::bindings::{
 };
 use crate::store::model::{LedgerEntry, LedgerKind, MAX_FAVOURITES, Member, OrderPoints, PointLot};
 
-/// Largest single award or deduction accepted.
-const MAX_POINTS: i64 = 1_000_000_000_000;
-/// Caps that keep a member record small whatever plugins do.
-const MAX_TAGS: usize = 256;
-const MAX_ATTRIBUTES: usize = 256;
-const MAX_COUPONS: usize = 500;
-const MAX_NAME: usize = 64;
-const MAX_TEXT: usize = 1024;
+use rulebox_sdk::limits::{
+    MAX_ATTRIBUTES, MAX_COUPONS, MAX_NAME_BYTES as MAX_NAME, MAX_NOTIFICATION_FIELDS, MAX_POINTS, MAX_TAGS,
+    MAX_TEXT_BYTES as MAX_TEXT,
+};
 
 /// Who changes the member and why: the event and, for plugin effects, the plugin.
 pub struct Cause<'a> {
@@ -241,8 +237,8 @@ pub fn apply_effect(
         Effect::Notify(notification) => {
             check_name("notification channel", &notification.channel)?;
             check_name("notification template", &notification.template)?;
-            if notification.data.len() > 32 {
-                return Err("a notification carries at most 32 data fields".into());
+            if notification.data.len() > MAX_NOTIFICATION_FIELDS {
+                return Err(format!("a notification carries at most {MAX_NOTIFICATION_FIELDS} data fields"));
             }
         }
     }

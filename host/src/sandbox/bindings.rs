@@ -13,4 +13,4 @@ pub use exports::rulebox::plugin::rule::{Description, MemberField, RuleError};
 pub use rulebox::plugin::host::LogLevel;
 pub use rulebox::plugin::types::*;
 
-rulebox_sdk::__shared_impls!(self::rulebox::plugin::types);
+rulebox_sdk::__shared_impls!(self::MemberField, self::rulebox::plugin::types);
