@@ -71,6 +71,12 @@ pub fn check_event(event: &Event) -> Result<(), String> {
             check_id("order_id", &p.order_id)?;
             check_id("store_id", &p.store_id)?;
             check_lines(&p.lines)?;
+            if p.coupons_used.len() > 20 {
+                return Err(format!("{} coupons on one order; at most 20", p.coupons_used.len()));
+            }
+            for id in &p.coupons_used {
+                check_id("coupons_used", id)?;
+            }
             if p.total < 0 || p.paid < 0 {
                 return Err(format!(
                     "total ({}) and paid ({}) must not be negative",

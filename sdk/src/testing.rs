@@ -216,6 +216,7 @@ pub fn purchase(order_id: &str, store_id: &str, lines: Vec<LineItem>) -> EventKi
         lines,
         total,
         paid: total,
+        coupons_used: Vec::new(),
     })
 }
 

@@ -259,13 +259,34 @@ fn check_text(what: &str, value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Records a purchase in the member's aggregates and opens the order's points record.
+/// Records a purchase in the member's aggregates, redeems the coupons it used, and opens the
+/// order's points record. Fails, changing nothing, if a coupon is not held or not valid.
 pub fn record_purchase(
     member: &mut Member,
     changes: &mut Changes,
     cause: &Cause,
     purchase: &Purchase,
-) {
+) -> Result<(), String> {
+    for (i, id) in purchase.coupons_used.iter().enumerate() {
+        if purchase.coupons_used[..i].contains(id) {
+            return Err(format!("coupon {id} is listed twice"));
+        }
+        let coupon = member.coupons.iter().find(|c| &c.id == id).ok_or_else(|| {
+            format!("member {} holds no coupon {id} (already used, or never issued)", member.id)
+        })?;
+        if !(coupon.valid_from..=coupon.valid_until).contains(&cause.at) {
+            return Err(format!(
+                "coupon {id} is valid from {} to {}, not at {}",
+                coupon.valid_from, coupon.valid_until, cause.at
+            ));
+        }
+    }
+    for id in &purchase.coupons_used {
+        if let Some(pos) = member.coupons.iter().position(|c| &c.id == id) {
+            let coupon = member.coupons.remove(pos);
+            *member.coupon_uses.entry(coupon.template_id).or_insert(0) += 1;
+        }
+    }
     member.lifetime.spend += purchase.paid;
     member.lifetime.orders += 1;
     let day = bucket(member, cause);
@@ -286,6 +307,7 @@ pub fn record_purchase(
         paid: purchase.paid,
         ..OrderPoints::default()
     });
+    Ok(())
 }
 
 /// Records a refund and reverses the points its lines earned, in proportion to the line

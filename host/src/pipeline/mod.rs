@@ -576,7 +576,8 @@ impl Rulebox {
                         purchase.order_id, order.event_id
                     )));
                 }
-                apply::record_purchase(member, changes, cause, purchase);
+                apply::record_purchase(member, changes, cause, purchase)
+                    .map_err(PipelineError::InvalidEvent)?;
             }
             EventKind::Refund(refund) => {
                 let order = self.db.order(&brand.id, &member.id, &refund.order_id)?;

@@ -1,6 +1,6 @@
 //! The member as a plugin sees it: projected from the record, limited to declared fields.
 
-use crate::sandbox::bindings::{Activity, Attribute, MemberField, MemberView, Timestamp};
+use crate::sandbox::bindings::{Activity, Attribute, HeldCoupon, MemberField, MemberView, Timestamp};
 use crate::store::model::{Brand, Member, zero_activity};
 
 /// The view of `member` at `at`, filling in only the fields in `reads` (the same projection
@@ -28,7 +28,12 @@ pub fn member_view(member: &Member, brand: &Brand, at: Timestamp, reads: &[Membe
             .map(|(key, value)| Attribute { key: key.clone(), value: value.clone() })
             .collect(),
         // Coupons past their validity are of no use to a rule.
-        coupons: member.coupons.iter().filter(|c| c.valid_until >= at).cloned().collect(),
+        coupons: member
+            .coupons
+            .iter()
+            .filter(|c| c.valid_until >= at)
+            .map(|c| HeldCoupon { uses: member.coupon_uses.get(&c.template_id).copied().unwrap_or(0), ..c.clone() })
+            .collect(),
         paid_plan: member.paid_plan.clone(),
     }
     .only(reads)

@@ -72,7 +72,11 @@ pub struct Member {
     #[serde(default)]
     pub favourites: Vec<ProductCount>,
     pub paid_plan: Option<PaidPlan>,
+    /// Coupons held and not yet redeemed.
     pub coupons: Vec<HeldCoupon>,
+    /// Coupons redeemed so far, by template.
+    #[serde(default)]
+    pub coupon_uses: BTreeMap<String, u32>,
     /// Unspent awards, oldest first.
     pub lots: Vec<PointLot>,
     /// Sequence number of the next ledger entry.
@@ -101,6 +105,7 @@ impl Member {
             favourites: Vec::new(),
             paid_plan: None,
             coupons: Vec::new(),
+            coupon_uses: BTreeMap::new(),
             lots: Vec::new(),
             next_seq: 0,
         }
