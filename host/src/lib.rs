@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod demo;
+pub mod examples;
 pub mod fixtures;
 pub mod pipeline;
 pub mod registry;

@@ -36,6 +36,20 @@ enum Command {
         #[arg(long, value_name = "JSON")]
         limits: Option<String>,
     },
+    /// Load the demo brand (a tea chain: 50 stores in Shanghai and Shenzhen, 40 products,
+    /// stock, 10,000 members, the four example rules) into an embedded database and play a
+    /// member's journey through every rule.
+    Demo {
+        /// Where the demo's database goes; replaced if it holds an earlier demo.
+        #[arg(long, default_value = "rulebox-demo-data")]
+        data_dir: PathBuf,
+        /// Members to generate.
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Seed of the data generator (same seed, same data).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
     /// Show what a plugin says of itself and what it imports, and whether rulebox would
     /// accept it.
     Inspect {
@@ -69,6 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limits,
         } => test(plugin, fixtures, limits),
         Command::Inspect { plugin } => inspect(plugin),
+        Command::Demo { data_dir, members, seed } => demo(data_dir, members, seed),
     }
 }
 
@@ -151,5 +166,38 @@ fn inspect(plugin: PathBuf) -> anyhow::Result<ExitCode> {
     );
     println!("digest:  {}", loaded.digest);
     println!("accepted: yes");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(data_dir: PathBuf, members: usize, seed: u64) -> anyhow::Result<ExitCode> {
+    use rulebox_host::demo;
+    if data_dir.exists() {
+        anyhow::ensure!(
+            data_dir.join("db").is_dir(),
+            "{} exists and is not a rulebox data directory; choose another --data-dir",
+            data_dir.display()
+        );
+        std::fs::remove_dir_all(&data_dir).with_context(|| format!("cannot clear {}", data_dir.display()))?;
+    }
+    let started = std::time::Instant::now();
+    let rb = rulebox_host::Rulebox::open(&data_dir)?;
+    demo::load(&rb, seed, members)?;
+    println!(
+        "Loaded brand {} into {}: 50 stores, 40 products, {members} members, 4 rules ({:.1} s).",
+        demo::data::BRAND,
+        data_dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    let steps = demo::journey(&rb)?;
+    let mut names = std::collections::HashMap::new();
+    for product in rb.db().products(demo::data::BRAND)? {
+        names.insert(product.id, product.name);
+    }
+    for store in rb.db().stores(demo::data::BRAND)? {
+        names.insert(store.id, store.name);
+    }
+    demo::print(&mut std::io::stdout().lock(), &steps, &names)?;
+    let ledger = rb.ledger(demo::data::BRAND, demo::MEMBER, None, 1000)?;
+    println!("\n{} ledger entries for {}; balance {}.", ledger.len(), demo::MEMBER, rb.member(demo::data::BRAND, demo::MEMBER)?.points);
     Ok(ExitCode::SUCCESS)
 }

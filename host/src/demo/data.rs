@@ -278,7 +278,7 @@ pub fn generate(seed: u64, members: usize) -> DemoData {
     };
 
     let mut stores = Vec::new();
-    for (city, places, count) in [("Shanghai", SHANGHAI, 28), ("Shenzhen", SHENZHEN, 22)] {
+    for (city, code, places, count) in [("Shanghai", "sh", SHANGHAI, 28), ("Shenzhen", "sz", SHENZHEN, 22)] {
         for i in 0..count {
             let (place, lat, lon) = places[i % places.len()];
             let branch = i / places.len();
@@ -289,7 +289,7 @@ pub fn generate(seed: u64, members: usize) -> DemoData {
                 _ => (7 * 60 + 30, 22 * 60),
             };
             stores.push(Store {
-                id: format!("{}-{:03}", &city[..2].to_lowercase(), i + 1),
+                id: format!("{code}-{:03}", i + 1),
                 name: if branch == 0 {
                     format!("Leaf & Cup {place}")
                 } else {
@@ -415,6 +415,9 @@ mod tests {
         assert_eq!(a.stores, b.stores);
         assert_eq!(a.members, b.members);
         assert_eq!(a.stores.len(), 50);
+        let mut ids: Vec<&str> = a.stores.iter().map(|s| s.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 50, "store ids are unique");
         assert_eq!(a.products.len(), 40);
         assert_eq!(a.stock.len(), 50 * 40);
         assert!(a.stock.iter().any(|s| s.quantity == 0) && a.stock.iter().any(|s| s.quantity > 30));

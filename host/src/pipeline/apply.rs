@@ -92,12 +92,16 @@ fn consume_lots(member: &mut Member, mut amount: i64, order_id: Option<&str>) {
 }
 
 fn bucket<'m>(member: &'m mut Member, cause: &Cause) -> &'m mut Activity {
-    let oldest = cause.day - i64::from(cause.window_days);
-    member.days.retain(|&day, _| day > oldest);
-    member
-        .days
-        .entry(cause.day)
-        .or_insert_with(crate::store::model::zero_activity)
+    bucket_on(member, cause, cause.day).expect("the event's own day is in the window")
+}
+
+/// The activity of local day `day`, dropping days that left the window; `None` if `day`
+/// itself is out of the window.
+fn bucket_on<'m>(member: &'m mut Member, cause: &Cause, day: i64) -> Option<&'m mut Activity> {
+    // A window is at least the event's own day.
+    let oldest = cause.day - i64::from(cause.window_days.max(1));
+    member.days.retain(|&d, _| d > oldest);
+    (day > oldest).then(|| member.days.entry(day).or_insert_with(crate::store::model::zero_activity))
 }
 
 /// Applies one effect a plugin decided. On error nothing must be kept: callers apply a
@@ -305,12 +309,13 @@ pub fn record_purchase(
         event_id: cause.event_id.to_owned(),
         lines_value: purchase.lines.iter().filter_map(|l| l.amount()).sum(),
         paid: purchase.paid,
+        day: cause.day,
         ..OrderPoints::default()
     });
     Ok(())
 }
 
-/// Records a refund and reverses the points its lines earned, in proportion to the line
+/// Records a refund (its spend taken off the purchase's day) and reverses the points its lines earned, in proportion to the line
 /// value refunded (cumulatively, so partial refunds never reverse more than was earned).
 /// Returns the points reversed.
 pub fn record_refund(
@@ -321,7 +326,12 @@ pub fn record_refund(
     order: Option<OrderPoints>,
 ) -> i64 {
     member.lifetime.spend -= refund.refunded;
-    bucket(member, cause).spend -= refund.refunded;
+    // The spend comes off the purchase's day, so the window never counts a refund of a
+    // purchase that already left it.
+    let day = order.as_ref().map_or(cause.day, |o| o.day);
+    if let Some(bucket) = bucket_on(member, cause, day) {
+        bucket.spend -= refund.refunded;
+    }
     for line in &refund.lines {
         count_product(member, line, -i64::from(line.quantity), cause.at);
     }

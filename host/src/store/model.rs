@@ -190,6 +190,9 @@ pub struct OrderPoints {
     /// Line value refunded so far.
     pub refunded_value: i64,
     pub points_reversed: i64,
+    /// The brand-local day of the purchase: a refund takes its spend off that day.
+    #[serde(default)]
+    pub day: i64,
 }
 
 /// A store of a brand.
