@@ -15,6 +15,8 @@
 //! is recorded in the outcome.
 
 mod apply;
+#[cfg(test)]
+mod apply_props;
 mod locks;
 mod outcome;
 mod view;
