@@ -49,6 +49,16 @@ pub fn local(at: Timestamp, utc_offset_minutes: i32) -> Result<LocalTime, RuleEr
     })
 }
 
+/// The instant of a local wall-clock time, e.g. `at_local(2026, 3, 15, 9, 30, 480)` for
+/// 09:30 on 15 March 2026 in China Standard Time (campaign windows, fixtures).
+pub fn at_local(year: i32, month: u32, day: u32, hour: u32, minute: u32, utc_offset_minutes: i32) -> Result<Timestamp, RuleError> {
+    let local = NaiveDate::from_ymd_opt(year, month, day)
+        .and_then(|d| d.and_hms_opt(hour, minute, 0))
+        .ok_or_else(|| RuleError::invalid_input(format!("{year}-{month:02}-{day:02} {hour:02}:{minute:02} is not a valid local time")))?;
+    offset(utc_offset_minutes)?;
+    from_local(local, utc_offset_minutes)
+}
+
 /// The part of the day `at` falls in, locally (boundaries as documented on [`DayPart`]).
 pub fn day_part(at: Timestamp, utc_offset_minutes: i32) -> Result<DayPart, RuleError> {
     let minute = local(at, utc_offset_minutes)?.minute_of_day();
@@ -155,6 +165,12 @@ mod tests {
         );
         assert_eq!(local(end + 1, CST).unwrap().date.day, 1);
         assert!(offset(100_000).is_err());
+    }
+
+    #[test]
+    fn local_times_round_trip() {
+        assert_eq!(at_local(2026, 3, 15, 9, 30, CST).unwrap(), T);
+        assert!(at_local(2026, 2, 30, 9, 30, CST).is_err());
     }
 
     #[test]
