@@ -434,6 +434,7 @@ impl Rulebox {
             }
             if let Some(order) = &changes.order {
                 batch.put(Db::order_key(&brand.id, &member.id, &order.order_id), order);
+                batch.put(Db::order_owner_key(&brand.id, &order.order_id), &member.id);
             }
             batch.put(Db::member_key(&brand.id, &member.id), &member);
         }
@@ -572,10 +573,12 @@ impl Rulebox {
                 }
             }
             EventKind::Purchase(purchase) => {
-                if let Some(order) = self.db.order(&brand.id, &member.id, &purchase.order_id)? {
+                // Order ids are unique per brand, whichever member they were sent for.
+                let owner = self.db.get::<String>(&Db::order_owner_key(&brand.id, &purchase.order_id))?;
+                if let Some(owner) = owner {
                     return Err(PipelineError::InvalidEvent(format!(
-                        "order {} was already recorded by event {}; send a new order id",
-                        purchase.order_id, order.event_id
+                        "order {} was already recorded for member {owner}; send a new order id",
+                        purchase.order_id
                     )));
                 }
                 apply::record_purchase(member, changes, cause, purchase)

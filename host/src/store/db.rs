@@ -77,6 +77,10 @@ impl Db {
     pub fn order_key(brand: &str, member: &str, order: &str) -> Vec<u8> {
         key(brand, "order", &[member, order])
     }
+    /// Which member an order id belongs to (order ids are unique per brand).
+    pub fn order_owner_key(brand: &str, order: &str) -> Vec<u8> {
+        key(brand, "order-owner", &[order])
+    }
     pub fn event_key(brand: &str, id: &str) -> Vec<u8> {
         key(brand, "event", &[id])
     }
