@@ -398,9 +398,7 @@ impl Rulebox {
                             fuel_used: report.fuel_used,
                             elapsed_us: report.elapsed_us,
                         });
-                        for line in &report.logs {
-                            tracing::info!(plugin = %description.name, event = %target.id, level = %line.level, "{}", line.message);
-                        }
+                        log_plugin_output(&description.name, &target.id, &report);
                         outcome
                             .effects
                             .extend(report.output.into_iter().map(|effect| AppliedEffect {
@@ -726,6 +724,24 @@ fn apply_profile(member: &mut Member, profile: MemberProfile) {
     member.paid_plan = profile.paid_plan.or(member.paid_plan.take());
     member.tags.extend(profile.tags);
     member.attributes.extend(profile.attributes);
+}
+
+/// Sends what a plugin logged or printed (already capped by the sandbox) to the host's log.
+fn log_plugin_output<T>(plugin: &str, event: &str, report: &crate::sandbox::CallReport<T>) {
+    for line in &report.logs {
+        let fields: Vec<String> = line.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        match line.level.as_str() {
+            "error" => tracing::error!(plugin, event, fields = ?fields, "{}", line.message),
+            "warn" => tracing::warn!(plugin, event, fields = ?fields, "{}", line.message),
+            "debug" => tracing::debug!(plugin, event, fields = ?fields, "{}", line.message),
+            _ => tracing::info!(plugin, event, fields = ?fields, "{}", line.message),
+        }
+    }
+    for (stream, text) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
+        if !text.is_empty() {
+            tracing::info!(plugin, event, stream, "{text}");
+        }
+    }
 }
 
 /// The deterministic seed of one plugin call.
