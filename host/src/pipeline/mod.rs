@@ -572,7 +572,9 @@ impl Rulebox {
             }
             EventKind::Purchase(purchase) => {
                 // Order ids are unique per brand, whichever member they were sent for.
-                let owner = self.db.get::<String>(&Db::order_owner_key(&brand.id, &purchase.order_id))?;
+                let owner = self
+                    .db
+                    .get::<String>(&Db::order_owner_key(&brand.id, &purchase.order_id))?;
                 if let Some(owner) = owner {
                     return Err(PipelineError::InvalidEvent(format!(
                         "order {} was already recorded for member {owner}; send a new order id",
@@ -649,11 +651,14 @@ impl Rulebox {
                 data: catalog.clone(),
             };
             match self.sandbox.on_query(&active.plugin, env, &query) {
-                Ok(report) => outcome.answers.push(PluginAnswer {
-                    plugin: description.name.clone(),
-                    version: description.version.clone(),
-                    answer: report.output,
-                }),
+                Ok(report) => {
+                    log_plugin_output(&description.name, "query", &report);
+                    outcome.answers.push(PluginAnswer {
+                        plugin: description.name.clone(),
+                        version: description.version.clone(),
+                        answer: report.output,
+                    });
+                }
                 Err(failure) => outcome.failures.push(failure),
             }
         }
@@ -729,7 +734,11 @@ fn apply_profile(member: &mut Member, profile: MemberProfile) {
 /// Sends what a plugin logged or printed (already capped by the sandbox) to the host's log.
 fn log_plugin_output<T>(plugin: &str, event: &str, report: &crate::sandbox::CallReport<T>) {
     for line in &report.logs {
-        let fields: Vec<String> = line.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let fields: Vec<String> = line
+            .fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         match line.level.as_str() {
             "error" => tracing::error!(plugin, event, fields = ?fields, "{}", line.message),
             "warn" => tracing::warn!(plugin, event, fields = ?fields, "{}", line.message),
