@@ -9,7 +9,10 @@ fn main() {
     let mut code = String::from("&[\n");
     for name in plugin_crates(&root.join("plugins")) {
         let wasm = dir.join(format!("{}.wasm", name.replace('-', "_")));
-        code.push_str(&format!("    ({name:?}, include_bytes!({:?}).as_slice()),\n", wasm.display().to_string()));
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?}).as_slice()),\n",
+            wasm.display().to_string()
+        ));
     }
     code.push(']');
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("examples.rs");

@@ -6,5 +6,8 @@ pub const EXAMPLES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/examp
 
 /// The component of the example plugin `name` (e.g. `"points-accrual"`).
 pub fn example(name: &str) -> Option<&'static [u8]> {
-    EXAMPLES.iter().find(|(n, _)| *n == name).map(|(_, wasm)| *wasm)
+    EXAMPLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, wasm)| *wasm)
 }

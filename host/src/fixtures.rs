@@ -59,7 +59,8 @@ impl BrandData for FixtureData {
 /// Runs one case against `plugin`.
 pub fn run_case(sandbox: &Sandbox, plugin: &Plugin, case: &Fixture) -> anyhow::Result<CaseResult> {
     let fake = case.host().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let member = convert::<_, crate::sandbox::bindings::MemberView>(fake.member())?.only(&plugin.description.reads);
+    let member = convert::<_, crate::sandbox::bindings::MemberView>(fake.member())?
+        .only(&plugin.description.reads);
     let env = |at| CallEnv {
         member,
         at,

@@ -72,7 +72,10 @@ pub fn check_event(event: &Event) -> Result<(), String> {
             check_id("store_id", &p.store_id)?;
             check_lines(&p.lines)?;
             if p.coupons_used.len() > 20 {
-                return Err(format!("{} coupons on one order; at most 20", p.coupons_used.len()));
+                return Err(format!(
+                    "{} coupons on one order; at most 20",
+                    p.coupons_used.len()
+                ));
             }
             for id in &p.coupons_used {
                 check_id("coupons_used", id)?;

@@ -37,8 +37,8 @@ use serde_json::Value;
 use crate::geo::distance_m;
 use crate::{
     Activity, Answer, Attribute, Context, Date, Effect, Event, EventKind, GeoPoint, HeldCoupon,
-    Host, LineItem, LogLevel, MemberField, MemberView, Money, PaidPlan, Points, Product, ProductCount, Purchase,
-    Query, Rule, RuleError, SignUp, StockLevel, StoreInfo, Tick, Timestamp,
+    Host, LineItem, LogLevel, MemberField, MemberView, Money, PaidPlan, Points, Product,
+    ProductCount, Purchase, Query, Rule, RuleError, SignUp, StockLevel, StoreInfo, Tick, Timestamp,
 };
 
 /// The brand every test builder uses.

@@ -51,10 +51,21 @@ pub fn local(at: Timestamp, utc_offset_minutes: i32) -> Result<LocalTime, RuleEr
 
 /// The instant of a local wall-clock time, e.g. `at_local(2026, 3, 15, 9, 30, 480)` for
 /// 09:30 on 15 March 2026 in China Standard Time (campaign windows, fixtures).
-pub fn at_local(year: i32, month: u32, day: u32, hour: u32, minute: u32, utc_offset_minutes: i32) -> Result<Timestamp, RuleError> {
+pub fn at_local(
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    utc_offset_minutes: i32,
+) -> Result<Timestamp, RuleError> {
     let local = NaiveDate::from_ymd_opt(year, month, day)
         .and_then(|d| d.and_hms_opt(hour, minute, 0))
-        .ok_or_else(|| RuleError::invalid_input(format!("{year}-{month:02}-{day:02} {hour:02}:{minute:02} is not a valid local time")))?;
+        .ok_or_else(|| {
+            RuleError::invalid_input(format!(
+                "{year}-{month:02}-{day:02} {hour:02}:{minute:02} is not a valid local time"
+            ))
+        })?;
     offset(utc_offset_minutes)?;
     from_local(local, utc_offset_minutes)
 }

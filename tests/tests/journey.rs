@@ -35,7 +35,11 @@ fn query(step: &Step) -> &QueryOutcome {
 
 /// `(plugin, effect)` of every effect, in order.
 fn effects(step: &Step) -> Vec<(String, Effect)> {
-    event(step).effects.iter().map(|e| (e.plugin.clone(), e.effect.clone())).collect()
+    event(step)
+        .effects
+        .iter()
+        .map(|e| (e.plugin.clone(), e.effect.clone()))
+        .collect()
 }
 
 fn awards(step: &Step) -> Vec<(i64, String)> {
@@ -49,7 +53,11 @@ fn awards(step: &Step) -> Vec<(i64, String)> {
 }
 
 fn member_points(step: &Step) -> (i64, String) {
-    let state = event(step).members.iter().find(|m| m.id == MEMBER).expect("the member is in the outcome");
+    let state = event(step)
+        .members
+        .iter()
+        .find(|m| m.id == MEMBER)
+        .expect("the member is in the outcome");
     (state.points, state.tier.clone())
 }
 
@@ -81,15 +89,21 @@ fn a_member_journey_through_all_four_rules() {
     // Sign-up: bonus points, entry tier.
     let s = &steps[0];
     assert_eq!(awards(s), vec![(50, "sign-up bonus (store-qr)".to_owned())]);
-    assert!(effects(s).contains(&("tier-upgrade".into(), Effect::SetTier(rulebox_host::sandbox::bindings::TierChange {
-        tier: "green".into(),
-        reason: "new member starts on green".into()
-    }))));
+    assert!(effects(s).contains(&(
+        "tier-upgrade".into(),
+        Effect::SetTier(rulebox_host::sandbox::bindings::TierChange {
+            tier: "green".into(),
+            reason: "new member starts on green".into()
+        })
+    )));
     assert_eq!(member_points(s), (50, "green".into()));
 
     // First purchase: 1 point per yuan plus the first-purchase bonus.
     let s = &steps[1];
-    assert_eq!(awards(s).iter().map(|a| a.0).collect::<Vec<_>>(), vec![56, 100]);
+    assert_eq!(
+        awards(s).iter().map(|a| a.0).collect::<Vec<_>>(),
+        vec![56, 100]
+    );
     assert!(awards(s)[1].1.contains("first purchase"));
     assert_eq!(member_points(s).0, 206);
 
@@ -106,9 +120,15 @@ fn a_member_journey_through_all_four_rules() {
     assert_eq!(awards(s)[0].0, 220);
     assert!(matches!(&e[1], (p, Effect::SetTier(t)) if p == "tier-upgrade" && t.tier == "gold"));
     assert!(matches!(&e[2], (_, Effect::IssueCoupon(c)) if c.template_id == "gold-welcome"));
-    assert!(e.contains(&("tier-upgrade".into(), Effect::RemoveTag("tier-green".into()))));
+    assert!(e.contains(&(
+        "tier-upgrade".into(),
+        Effect::RemoveTag("tier-green".into())
+    )));
     assert!(e.contains(&("tier-upgrade".into(), Effect::AddTag("tier-gold".into()))));
-    assert!(e.iter().any(|(_, e)| matches!(e, Effect::Notify(n) if n.template == "tier-upgraded")));
+    assert!(
+        e.iter()
+            .any(|(_, e)| matches!(e, Effect::Notify(n) if n.template == "tier-upgraded"))
+    );
     assert_eq!(member_points(s), (560, "gold".into()));
 
     // As gold: the tier multiplier (150%) applies.
@@ -118,13 +138,29 @@ fn a_member_journey_through_all_four_rules() {
 
     // Coupons on a cart: reasons for each, a scope rejection, and the best stack.
     let c = coupons(&steps[5]);
-    let verdict = |template: &str| c.verdicts.iter().find(|v| v.template_id == template).unwrap_or_else(|| panic!("{template}: {c:?}"));
+    let verdict = |template: &str| {
+        c.verdicts
+            .iter()
+            .find(|v| v.template_id == template)
+            .unwrap_or_else(|| panic!("{template}: {c:?}"))
+    };
     assert!(verdict("gold-welcome").eligible && verdict("gold-welcome").held);
-    assert_eq!(verdict("gold-welcome").discount, 1000, "20% of ¥85, capped at ¥10");
+    assert_eq!(
+        verdict("gold-welcome").discount,
+        1000,
+        "20% of ¥85, capped at ¥10"
+    );
     assert!(verdict("fruit-8").eligible && !verdict("fruit-8").held);
-    assert!(verdict("afternoon-combo").eligible, "15:00 is inside 14:00-17:00");
+    assert!(
+        verdict("afternoon-combo").eligible,
+        "15:00 is inside 14:00-17:00"
+    );
     assert!(!verdict("bakery-10").eligible);
-    assert!(verdict("bakery-10").reason.contains("bakery"), "{}", verdict("bakery-10").reason);
+    assert!(
+        verdict("bakery-10").reason.contains("bakery"),
+        "{}",
+        verdict("bakery-10").reason
+    );
     assert!(!verdict("new-5").eligible && verdict("new-5").reason.contains("new members"));
     assert!(!verdict("birthday-drink").eligible);
     let held_id = verdict("gold-welcome").coupon_id.clone();
@@ -141,29 +177,63 @@ fn a_member_journey_through_all_four_rules() {
     let afternoon = recommendations(&steps[7]);
     assert_eq!(morning.items.len(), 3);
     assert_eq!(afternoon.items.len(), 3);
-    assert!(morning.items.iter().all(|i| i.store_id == "sh-002"), "{morning:?}");
-    assert!(morning.notes.iter().any(|n| n.contains("closed")), "{:?}", morning.notes);
-    assert!(afternoon.items.iter().all(|i| i.store_id == "sh-015"), "{afternoon:?}");
-    let ids = |r: &RecommendationAnswer| r.items.iter().map(|i| i.product_id.clone()).collect::<Vec<_>>();
+    assert!(
+        morning.items.iter().all(|i| i.store_id == "sh-002"),
+        "{morning:?}"
+    );
+    assert!(
+        morning.notes.iter().any(|n| n.contains("closed")),
+        "{:?}",
+        morning.notes
+    );
+    assert!(
+        afternoon.items.iter().all(|i| i.store_id == "sh-015"),
+        "{afternoon:?}"
+    );
+    let ids = |r: &RecommendationAnswer| {
+        r.items
+            .iter()
+            .map(|i| i.product_id.clone())
+            .collect::<Vec<_>>()
+    };
     assert_ne!(ids(&morning), ids(&afternoon));
     for answer in [&morning, &afternoon] {
         for item in &answer.items {
             let stock = rb.db().stock(BRAND, &item.store_id).unwrap();
-            let units = stock.iter().find(|s| s.product_id == item.product_id).map_or(0, |s| s.quantity);
-            assert!(units > 0, "{} is out of stock at {}", item.product_id, item.store_id);
+            let units = stock
+                .iter()
+                .find(|s| s.product_id == item.product_id)
+                .map_or(0, |s| s.quantity);
+            assert!(
+                units > 0,
+                "{} is out of stock at {}",
+                item.product_id,
+                item.store_id
+            );
         }
     }
-    assert!(morning.items[0].reason.contains("breakfast"), "{:?}", morning.items[0]);
+    assert!(
+        morning.items[0].reason.contains("breakfast"),
+        "{:?}",
+        morning.items[0]
+    );
 
     // A friend signs up with Ming's invitation; the referral rewards Ming (level 1).
     assert_eq!(event(&steps[8]).members[0].id, FRIEND);
     let s = &steps[9];
-    assert_eq!(awards(s), vec![(100, format!("referral of {FRIEND} (level 1)"))]);
+    assert_eq!(
+        awards(s),
+        vec![(100, format!("referral of {FRIEND} (level 1)"))]
+    );
     assert_eq!(member_points(s).0, 744);
 
     // Refund of half the team order takes back half its 220 points.
     let s = &steps[10];
-    let reversal: Vec<_> = event(s).ledger.iter().filter(|l| l.entry.kind == LedgerKind::Reverse).collect();
+    let reversal: Vec<_> = event(s)
+        .ledger
+        .iter()
+        .filter(|l| l.entry.kind == LedgerKind::Reverse)
+        .collect();
     assert_eq!(reversal.len(), 1);
     assert_eq!(reversal[0].entry.amount, -110);
     assert_eq!(member_points(s).0, 634);
@@ -175,11 +245,19 @@ fn a_member_journey_through_all_four_rules() {
 
     // March 2026 points expire at the end of March 2027.
     let s = &steps[12];
-    assert!(event(s).ledger.iter().all(|l| l.entry.kind == LedgerKind::Expire));
+    assert!(
+        event(s)
+            .ledger
+            .iter()
+            .all(|l| l.entry.kind == LedgerKind::Expire)
+    );
     assert_eq!(member_points(s).0, 0);
 
     let ledger = rb.ledger(BRAND, MEMBER, None, 1000).unwrap();
-    assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), rb.member(BRAND, MEMBER).unwrap().points);
+    assert_eq!(
+        ledger.iter().map(|e| e.amount).sum::<i64>(),
+        rb.member(BRAND, MEMBER).unwrap().points
+    );
 }
 
 #[test]
@@ -187,7 +265,13 @@ fn the_journey_is_deterministic() {
     let (first, _) = play();
     let (second, _) = play();
     for member in [MEMBER, FRIEND] {
-        assert_eq!(first.ledger(BRAND, member, None, 1000).unwrap(), second.ledger(BRAND, member, None, 1000).unwrap());
-        assert_eq!(first.member(BRAND, member).unwrap(), second.member(BRAND, member).unwrap());
+        assert_eq!(
+            first.ledger(BRAND, member, None, 1000).unwrap(),
+            second.ledger(BRAND, member, None, 1000).unwrap()
+        );
+        assert_eq!(
+            first.member(BRAND, member).unwrap(),
+            second.member(BRAND, member).unwrap()
+        );
     }
 }

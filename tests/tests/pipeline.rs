@@ -824,7 +824,9 @@ fn invalid_events_are_refused_with_a_typed_error_and_commit_nothing() -> Result<
     assert_eq!(points(&rb, "ghost"), 10);
 
     // Order ids are unique per brand: another member cannot reuse m-1's order.
-    let err = rb.ingest(purchase_event("e-ghost-o1", "ghost", "o-1", 1000)).unwrap_err();
+    let err = rb
+        .ingest(purchase_event("e-ghost-o1", "ghost", "o-1", 1000))
+        .unwrap_err();
     assert!(
         matches!(&err, PipelineError::InvalidEvent(m) if m.contains("o-1") && m.contains("m-1")),
         "{err:?}"

@@ -278,7 +278,10 @@ pub fn generate(seed: u64, members: usize) -> DemoData {
     };
 
     let mut stores = Vec::new();
-    for (city, code, places, count) in [("Shanghai", "sh", SHANGHAI, 28), ("Shenzhen", "sz", SHENZHEN, 22)] {
+    for (city, code, places, count) in [
+        ("Shanghai", "sh", SHANGHAI, 28),
+        ("Shenzhen", "sz", SHENZHEN, 22),
+    ] {
         for i in 0..count {
             let (place, lat, lon) = places[i % places.len()];
             let branch = i / places.len();

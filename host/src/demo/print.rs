@@ -8,7 +8,11 @@ use crate::pipeline::EventOutcome;
 use crate::sandbox::bindings::{Answer, Effect};
 
 /// Writes every step: what happened, which rule decided it, and where the member stands.
-pub fn print(out: &mut impl Write, steps: &[Step], names: &HashMap<String, String>) -> std::io::Result<()> {
+pub fn print(
+    out: &mut impl Write,
+    steps: &[Step],
+    names: &HashMap<String, String>,
+) -> std::io::Result<()> {
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
     for step in steps {
         writeln!(out, "\n▶ {}", step.title)?;
@@ -21,13 +25,32 @@ pub fn print(out: &mut impl Write, steps: &[Step], names: &HashMap<String, Strin
                             for v in &coupons.verdicts {
                                 let mark = if v.eligible { "✓" } else { "✗" };
                                 let held = if v.held { "held" } else { "claimable" };
-                                writeln!(out, "  {mark} {:<16} {:>7} ({held}) — {}", v.coupon_id, yuan(v.discount), v.reason)?;
+                                writeln!(
+                                    out,
+                                    "  {mark} {:<16} {:>7} ({held}) — {}",
+                                    v.coupon_id,
+                                    yuan(v.discount),
+                                    v.reason
+                                )?;
                             }
-                            writeln!(out, "  best: {} saving {}", coupons.best_combination.join(" + "), yuan(coupons.best_discount))?;
+                            writeln!(
+                                out,
+                                "  best: {} saving {}",
+                                coupons.best_combination.join(" + "),
+                                yuan(coupons.best_discount)
+                            )?;
                         }
                         Answer::Recommendation(recs) => {
                             for (i, item) in recs.items.iter().enumerate() {
-                                writeln!(out, "  {}. {} at {} (score {:.1}) — {}", i + 1, name(&item.product_id), name(&item.store_id), item.score, item.reason)?;
+                                writeln!(
+                                    out,
+                                    "  {}. {} at {} (score {:.1}) — {}",
+                                    i + 1,
+                                    name(&item.product_id),
+                                    name(&item.store_id),
+                                    item.score,
+                                    item.reason
+                                )?;
                             }
                             for note in &recs.notes {
                                 writeln!(out, "  note: {note}")?;
@@ -66,7 +89,11 @@ fn event(out: &mut impl Write, outcome: &EventOutcome) -> std::io::Result<()> {
         writeln!(out, "  ! {failure}")?;
     }
     for member in &outcome.members {
-        writeln!(out, "  = {}: {} points, tier {}", member.id, member.points, member.tier)?;
+        writeln!(
+            out,
+            "  = {}: {} points, tier {}",
+            member.id, member.points, member.tier
+        )?;
     }
     Ok(())
 }
