@@ -12,8 +12,8 @@ use crate::sandbox::bindings::{
 use crate::store::model::{LedgerEntry, LedgerKind, MAX_FAVOURITES, Member, OrderPoints, PointLot};
 
 use rulebox_sdk::limits::{
-    MAX_ATTRIBUTES, MAX_COUPONS, MAX_NAME_BYTES as MAX_NAME, MAX_NOTIFICATION_FIELDS, MAX_POINTS, MAX_TAGS,
-    MAX_TEXT_BYTES as MAX_TEXT,
+    MAX_ATTRIBUTES, MAX_COUPONS, MAX_NAME_BYTES as MAX_NAME, MAX_NOTIFICATION_FIELDS, MAX_POINTS,
+    MAX_TAGS, MAX_TEXT_BYTES as MAX_TEXT,
 };
 
 /// Who changes the member and why: the event and, for plugin effects, the plugin.
@@ -101,7 +101,12 @@ fn bucket_on<'m>(member: &'m mut Member, cause: &Cause, day: i64) -> Option<&'m 
     // A window is at least the event's own day.
     let oldest = cause.day - i64::from(cause.window_days.max(1));
     member.days.retain(|&d, _| d > oldest);
-    (day > oldest).then(|| member.days.entry(day).or_insert_with(crate::store::model::zero_activity))
+    (day > oldest).then(|| {
+        member
+            .days
+            .entry(day)
+            .or_insert_with(crate::store::model::zero_activity)
+    })
 }
 
 /// Applies one effect a plugin decided. On error nothing must be kept: callers apply a
@@ -242,7 +247,9 @@ pub fn apply_effect(
             check_name("notification channel", &notification.channel)?;
             check_name("notification template", &notification.template)?;
             if notification.data.len() > MAX_NOTIFICATION_FIELDS {
-                return Err(format!("a notification carries at most {MAX_NOTIFICATION_FIELDS} data fields"));
+                return Err(format!(
+                    "a notification carries at most {MAX_NOTIFICATION_FIELDS} data fields"
+                ));
             }
         }
     }
@@ -276,7 +283,10 @@ pub fn record_purchase(
             return Err(format!("coupon {id} is listed twice"));
         }
         let coupon = member.coupons.iter().find(|c| &c.id == id).ok_or_else(|| {
-            format!("member {} holds no coupon {id} (already used, or never issued)", member.id)
+            format!(
+                "member {} holds no coupon {id} (already used, or never issued)",
+                member.id
+            )
         })?;
         if !(coupon.valid_from..=coupon.valid_until).contains(&cause.at) {
             return Err(format!(

@@ -10,16 +10,30 @@ use crate::store::model::{LedgerKind, Member};
 
 #[derive(Debug, Clone)]
 enum Op {
-    Award { amount: i64, expires_in_days: Option<i64> },
+    Award {
+        amount: i64,
+        expires_in_days: Option<i64>,
+    },
     Deduct(i64),
-    Purchase { value: i64, points: i64 },
-    Refund { order: usize, percent: i64 },
+    Purchase {
+        value: i64,
+        points: i64,
+    },
+    Refund {
+        order: usize,
+        percent: i64,
+    },
     Tick,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (1..5_000i64, proptest::option::of(1..60i64)).prop_map(|(amount, expires_in_days)| Op::Award { amount, expires_in_days }),
+        (1..5_000i64, proptest::option::of(1..60i64)).prop_map(|(amount, expires_in_days)| {
+            Op::Award {
+                amount,
+                expires_in_days,
+            }
+        }),
         (1..8_000i64).prop_map(Op::Deduct),
         (1..50_000i64, 1..3_000i64).prop_map(|(value, points)| Op::Purchase { value, points }),
         (0..10usize, 1..=100i64).prop_map(|(order, percent)| Op::Refund { order, percent }),
