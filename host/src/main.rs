@@ -83,7 +83,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limits,
         } => test(plugin, fixtures, limits),
         Command::Inspect { plugin } => inspect(plugin),
-        Command::Demo { data_dir, members, seed } => demo(data_dir, members, seed),
+        Command::Demo {
+            data_dir,
+            members,
+            seed,
+        } => demo(data_dir, members, seed),
     }
 }
 
@@ -177,7 +181,8 @@ fn demo(data_dir: PathBuf, members: usize, seed: u64) -> anyhow::Result<ExitCode
             "{} exists and is not a rulebox data directory; choose another --data-dir",
             data_dir.display()
         );
-        std::fs::remove_dir_all(&data_dir).with_context(|| format!("cannot clear {}", data_dir.display()))?;
+        std::fs::remove_dir_all(&data_dir)
+            .with_context(|| format!("cannot clear {}", data_dir.display()))?;
     }
     let started = std::time::Instant::now();
     let rb = rulebox_host::Rulebox::open(&data_dir)?;
@@ -198,6 +203,11 @@ fn demo(data_dir: PathBuf, members: usize, seed: u64) -> anyhow::Result<ExitCode
     }
     demo::print(&mut std::io::stdout().lock(), &steps, &names)?;
     let ledger = rb.ledger(demo::data::BRAND, demo::MEMBER, None, 1000)?;
-    println!("\n{} ledger entries for {}; balance {}.", ledger.len(), demo::MEMBER, rb.member(demo::data::BRAND, demo::MEMBER)?.points);
+    println!(
+        "\n{} ledger entries for {}; balance {}.",
+        ledger.len(),
+        demo::MEMBER,
+        rb.member(demo::data::BRAND, demo::MEMBER)?.points
+    );
     Ok(ExitCode::SUCCESS)
 }
