@@ -2,13 +2,37 @@
 //! SDK's from wit-bindgen, the host's from wasmtime): written once, expanded in each crate.
 
 /// Implements `EventKind::event_type`, `QueryKind::query_type`, `Effect::points_delta`,
-/// `LineItem::amount` and `MemberView::only` for the WIT types found under `$types`, with
+/// `LineItem::amount`, `StoreInfo::nearest_first`, `MemberView::blank` and `MemberView::only` for the WIT types found under `$types`, with
 /// `MemberField` found at `$field`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __shared_impls {
     ($field:path, $($types:tt)*) => {
         impl $($types)*::MemberView {
+            /// A member with nothing known: tier "base", no points, tags or history.
+            pub fn blank(id: &str) -> Self {
+                let none = $($types)*::Activity { spend: 0, orders: 0, points_earned: 0 };
+                Self {
+                    id: id.to_owned(),
+                    tier: "base".to_owned(),
+                    points: 0,
+                    tags: Vec::new(),
+                    joined_at: 0,
+                    birth_date: None,
+                    city: None,
+                    channel: None,
+                    lifetime: none,
+                    window: none,
+                    window_days: 365,
+                    today: none,
+                    last_purchase_at: None,
+                    favourites: Vec::new(),
+                    attributes: Vec::new(),
+                    coupons: Vec::new(),
+                    paid_plan: None,
+                }
+            }
+
             /// The view with only the fields in `reads` filled in (plus the ones every rule
             /// gets: id, tier, points, joined-at): what the platform hands a rule.
             pub fn only(mut self, reads: &[$field]) -> Self {
@@ -62,6 +86,17 @@ macro_rules! __shared_impls {
                     K::ScheduledTick(_) => T::ScheduledTick,
                     K::Custom(_) => T::Custom,
                 }
+            }
+        }
+
+        impl $($types)*::StoreInfo {
+            /// The stores within `radius_m`, nearest first (ties by id), at most `limit`:
+            /// what `host.stores-near` answers.
+            pub fn nearest_first(stores: impl IntoIterator<Item = Self>, radius_m: u32, limit: u32) -> Vec<Self> {
+                let mut near: Vec<Self> = stores.into_iter().filter(|s| s.distance_m <= radius_m).collect();
+                near.sort_by(|a, b| a.distance_m.cmp(&b.distance_m).then_with(|| a.id.cmp(&b.id)));
+                near.truncate(limit as usize);
+                near
             }
         }
 

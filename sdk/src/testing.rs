@@ -48,30 +48,7 @@ pub const TEST_BRAND: &str = "test-brand";
 
 /// A member with no history: tier "base", no points, no tags, joined at time 0.
 pub fn member(id: &str) -> MemberView {
-    let none = Activity {
-        spend: 0,
-        orders: 0,
-        points_earned: 0,
-    };
-    MemberView {
-        id: id.to_owned(),
-        tier: "base".to_owned(),
-        points: 0,
-        tags: Vec::new(),
-        joined_at: 0,
-        birth_date: None,
-        city: None,
-        channel: None,
-        lifetime: none,
-        window: none,
-        window_days: 365,
-        today: none,
-        last_purchase_at: None,
-        favourites: Vec::new(),
-        attributes: Vec::new(),
-        coupons: Vec::new(),
-        paid_plan: None,
-    }
+    MemberView::blank(id)
 }
 
 impl MemberView {
@@ -385,26 +362,15 @@ impl Host for FakeHost {
     }
 
     fn stores_near(&self, at: GeoPoint, radius_m: u32, limit: u32) -> Vec<StoreInfo> {
-        let mut near: Vec<StoreInfo> = self
-            .stores
-            .iter()
-            .map(|s| StoreInfo {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                city: s.city.clone(),
-                location: s.location,
-                distance_m: distance_m(at, s.location),
-                open_now: s.open,
-            })
-            .filter(|s| s.distance_m <= radius_m)
-            .collect();
-        near.sort_by(|a, b| {
-            a.distance_m
-                .cmp(&b.distance_m)
-                .then_with(|| a.id.cmp(&b.id))
+        let stores = self.stores.iter().map(|s| StoreInfo {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            city: s.city.clone(),
+            location: s.location,
+            distance_m: distance_m(at, s.location),
+            open_now: s.open,
         });
-        near.truncate(limit as usize);
-        near
+        StoreInfo::nearest_first(stores, radius_m, limit)
     }
 
     fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel> {

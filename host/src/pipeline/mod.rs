@@ -24,7 +24,7 @@ mod view;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::registry::{FailurePolicy, Registry};
+use crate::registry::{ActivePlugin, FailurePolicy, Registry};
 use crate::sandbox::bindings::{Event, EventKind, Query, Referral};
 use crate::sandbox::{CallEnv, Sandbox, SandboxConfig};
 use crate::store::model::{Brand, DeadLetter, LedgerEntry, Member, MemberProfile, Stock, Store};
@@ -349,13 +349,15 @@ impl Rulebox {
 
             for active in chain.for_event(target.kind.event_type()) {
                 let description = &active.plugin.description;
-                let env = CallEnv {
-                    member: member_view(&member, &brand, target.occurred_at, &description.reads),
-                    at: target.occurred_at,
-                    config: active.config.clone(),
-                    seed: seed(&brand.id, &target.id, &target.member_id, &description.name),
-                    data: catalog.clone(),
-                };
+                let call_seed = seed(&brand.id, &target.id, &target.member_id, &description.name);
+                let env = call_env(
+                    active,
+                    &member,
+                    &brand,
+                    target.occurred_at,
+                    call_seed,
+                    &catalog,
+                );
                 let plugin_cause = cause(Some((
                     description.name.as_str(),
                     description.version.as_str(),
@@ -638,18 +640,13 @@ impl Rulebox {
         };
         for active in chain.for_query(query.kind.query_type()) {
             let description = &active.plugin.description;
-            let env = CallEnv {
-                member: member_view(&member, &brand, query.at, &description.reads),
-                at: query.at,
-                config: active.config.clone(),
-                seed: seed(
-                    &brand.id,
-                    &format!("query@{}", query.at),
-                    &member.id,
-                    &description.name,
-                ),
-                data: catalog.clone(),
-            };
+            let call_seed = seed(
+                &brand.id,
+                &format!("query@{}", query.at),
+                &member.id,
+                &description.name,
+            );
+            let env = call_env(active, &member, &brand, query.at, call_seed, &catalog);
             match self.sandbox.on_query(&active.plugin, env, &query) {
                 Ok(report) => {
                     log_plugin_output(&description.name, "query", &report);
@@ -750,6 +747,25 @@ fn log_plugin_output<T>(plugin: &str, event: &str, report: &crate::sandbox::Call
         if !text.is_empty() {
             tracing::info!(plugin, event, stream, "{text}");
         }
+    }
+}
+
+/// What one plugin call may read: the member as the plugin may see them, the call's time and
+/// seed, the plugin's configuration and the brand's data.
+fn call_env(
+    active: &ActivePlugin,
+    member: &Member,
+    brand: &Brand,
+    at: i64,
+    seed: u64,
+    data: &Arc<DbCatalog>,
+) -> CallEnv {
+    CallEnv {
+        member: member_view(member, brand, at, &active.plugin.description.reads),
+        at,
+        config: active.config.clone(),
+        seed,
+        data: data.clone(),
     }
 }
 

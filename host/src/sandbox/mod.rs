@@ -217,7 +217,7 @@ impl Sandbox {
             pre,
         };
         let env = CallEnv {
-            member: empty_member(),
+            member: bindings::MemberView::blank(""),
             at: 0,
             config: Arc::from("{}"),
             seed: 0,
@@ -526,34 +526,6 @@ fn tail(text: &str, max: usize) -> String {
         start += 1;
     }
     text[start..].to_owned()
-}
-
-/// A member with nothing known, for calls that have no member (describe).
-pub fn empty_member() -> bindings::MemberView {
-    let none = bindings::Activity {
-        spend: 0,
-        orders: 0,
-        points_earned: 0,
-    };
-    bindings::MemberView {
-        id: String::new(),
-        tier: String::new(),
-        points: 0,
-        tags: Vec::new(),
-        joined_at: 0,
-        birth_date: None,
-        city: None,
-        channel: None,
-        lifetime: none,
-        window: none,
-        window_days: 0,
-        today: none,
-        last_purchase_at: None,
-        favourites: Vec::new(),
-        attributes: Vec::new(),
-        coupons: Vec::new(),
-        paid_plan: None,
-    }
 }
 
 /// Brand data that has nothing: no stores, stock or products.

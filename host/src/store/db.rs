@@ -205,39 +205,29 @@ impl BrandData for DbCatalog {
             lat: at.lat,
             lon: at.lon,
         };
-        let mut near: Vec<StoreInfo> = or_log(self.db.stores(&self.brand.id))
-            .into_iter()
-            .map(|s| {
-                let distance_m = rulebox_sdk::geo::distance_m(
-                    from,
-                    rulebox_sdk::GeoPoint {
-                        lat: s.location.lat,
-                        lon: s.location.lon,
-                    },
-                );
-                let open_now = if s.opens_at_minute <= s.closes_at_minute {
-                    (s.opens_at_minute..s.closes_at_minute).contains(&minute)
-                } else {
-                    minute >= s.opens_at_minute || minute < s.closes_at_minute
-                };
-                StoreInfo {
-                    id: s.id,
-                    name: s.name,
-                    city: s.city,
-                    location: s.location,
-                    distance_m,
-                    open_now,
-                }
-            })
-            .filter(|s| s.distance_m <= radius_m)
-            .collect();
-        near.sort_by(|a, b| {
-            a.distance_m
-                .cmp(&b.distance_m)
-                .then_with(|| a.id.cmp(&b.id))
+        let stores = or_log(self.db.stores(&self.brand.id)).into_iter().map(|s| {
+            let distance_m = rulebox_sdk::geo::distance_m(
+                from,
+                rulebox_sdk::GeoPoint {
+                    lat: s.location.lat,
+                    lon: s.location.lon,
+                },
+            );
+            let open_now = if s.opens_at_minute <= s.closes_at_minute {
+                (s.opens_at_minute..s.closes_at_minute).contains(&minute)
+            } else {
+                minute >= s.opens_at_minute || minute < s.closes_at_minute
+            };
+            StoreInfo {
+                id: s.id,
+                name: s.name,
+                city: s.city,
+                location: s.location,
+                distance_m,
+                open_now,
+            }
         });
-        near.truncate(limit as usize);
-        near
+        StoreInfo::nearest_first(stores, radius_m, limit)
     }
 
     fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel> {
