@@ -2,12 +2,15 @@
 //!
 //! The rulebox platform as a library: the [`sandbox`] that runs brands' rule plugins, the
 //! [`store`] that keeps members, catalogs and points ledgers in sled, the [`pipeline`] that
-//! turns events into effects applied exactly once, and the plugin [`registry`].
+//! turns events into effects applied exactly once, the plugin [`registry`], and the HTTP
+//! [`api`] with its API keys ([`auth`]).
 
 // A `PluginFailure` (≈160 bytes) is returned by value on the failure path only; boxing it
 // would add an allocation and indirection to every caller for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod api;
+pub mod auth;
 pub mod demo;
 pub mod examples;
 pub mod fixtures;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use rulebox_host::api::config::ServeConfig;
 use rulebox_host::fixtures::run_case;
 use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
 use rulebox_sdk::testing::Fixture;
@@ -56,17 +57,101 @@ enum Command {
         /// The plugin component (.wasm).
         plugin: PathBuf,
     },
+    /// Serve the HTTP/JSON API (see docs/api.md) until SIGINT or SIGTERM, then finish the
+    /// requests in flight. Settings: defaults, then --config, then RULEBOX_LISTEN,
+    /// RULEBOX_DATA_DIR, RULEBOX_ADMIN_KEY…, then these flags.
+    ///
+    /// Example: RULEBOX_ADMIN_KEY=… rulebox serve --data-dir ./data --listen 127.0.0.1:8080
+    Serve {
+        /// A TOML file with listen, data_dir, admin_key, request_timeout_secs,
+        /// json_body_limit, plugin_body_limit.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where the database lives [default: rulebox-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Manage brands directly in a data directory (with the server stopped; while it runs,
+    /// use POST /v1/brands).
+    Brand {
+        #[command(subcommand)]
+        command: BrandCommand,
+    },
+    /// Manage API keys directly in a data directory (with the server stopped; while it
+    /// runs, use POST /v1/brands/{brand}/keys).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrandCommand {
+    /// Create a brand (or update its settings).
+    ///
+    /// Example: rulebox brand create leaf-and-cup --name "Leaf & Cup" --data-dir ./data
+    Create {
+        /// The brand id: lower-case letters, digits and '-'.
+        id: String,
+        /// Display name [default: the id].
+        #[arg(long)]
+        name: Option<String>,
+        /// The brand's time zone as minutes east of UTC.
+        #[arg(long, default_value_t = 480, allow_hyphen_values = true)]
+        utc_offset_minutes: i32,
+        /// Length of the rolling activity window in days.
+        #[arg(long, default_value_t = 365)]
+        window_days: u32,
+        /// The data directory [default: RULEBOX_DATA_DIR, else rulebox-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key and print it once (only its hash is stored).
+    ///
+    /// Examples: rulebox key create --brand leaf-and-cup --scopes events,members --data-dir ./data
+    ///           rulebox key create --admin --data-dir ./data
+    Create {
+        /// The brand the key acts for.
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        brand: Option<String>,
+        /// Comma-separated scopes of a brand key: events, plugins, members.
+        #[arg(long, default_value = "events")]
+        scopes: String,
+        /// Create a platform admin key (manages brands and keys) instead.
+        #[arg(long)]
+        admin: bool,
+        /// A label to tell keys apart.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// The data directory [default: RULEBOX_DATA_DIR, else rulebox-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs each request at info; the tools only warnings.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RULEBOX_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -88,7 +173,121 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             members,
             seed,
         } => demo(data_dir, members, seed),
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+        } => serve(config, data_dir, listen),
+        Command::Brand {
+            command:
+                BrandCommand::Create {
+                    id,
+                    name,
+                    utc_offset_minutes,
+                    window_days,
+                    data_dir,
+                },
+        } => {
+            let rb = rulebox_host::Rulebox::open(&resolve_data_dir(data_dir)?)?;
+            let brand = rulebox_host::store::model::Brand {
+                name: name.unwrap_or_else(|| id.clone()),
+                id,
+                window_days,
+                utc_offset_minutes,
+            };
+            rb.put_brand(&brand)?;
+            println!("brand {} saved", brand.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key {
+            command:
+                KeyCommand::Create {
+                    brand,
+                    scopes,
+                    admin,
+                    label,
+                    data_dir,
+                },
+        } => create_key(brand, &scopes, admin, &label, data_dir),
     }
+}
+
+/// `--data-dir`, else RULEBOX_DATA_DIR, else the default.
+fn resolve_data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir),
+        None => Ok(ServeConfig::load(None, |k| std::env::var(k).ok())?.data_dir),
+    }
+}
+
+fn create_key(
+    brand: Option<String>,
+    scopes: &str,
+    admin: bool,
+    label: &str,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use rulebox_host::auth;
+    let dir = resolve_data_dir(data_dir)?;
+    let kv = rulebox_host::store::SledKv::open(&dir.join("db"))
+        .with_context(|| format!("cannot open the database in {} (is the server running? then use POST /v1/brands/{{brand}}/keys)", dir.display()))?;
+    let db = rulebox_host::store::Db::new(std::sync::Arc::new(kv));
+    let scopes = if admin {
+        vec![auth::Scope::Admin]
+    } else {
+        auth::parse_scopes(scopes)?
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let new = auth::create_key(&db, brand.as_deref(), &scopes, label, now)?;
+    let scopes: Vec<&str> = new.record.scopes.iter().map(|s| s.as_str()).collect();
+    eprintln!(
+        "created key {} ({}; scopes {}). It is shown only now: store it safely.",
+        new.record.id,
+        new.record.brand.as_deref().unwrap_or("platform admin"),
+        scopes.join(",")
+    );
+    println!("{}", new.key);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<ExitCode> {
+    use rulebox_host::api;
+    let mut config = ServeConfig::load(config.as_deref(), |k| std::env::var(k).ok())?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(addr) = listen {
+        config.listen = addr;
+    }
+    let admin_key = config
+        .admin_key
+        .as_deref()
+        .map(rulebox_host::auth::AdminKey::new)
+        .transpose()?;
+    tracing::info!(?config, "starting rulebox serve");
+    let rulebox = std::sync::Arc::new(
+        rulebox_host::Rulebox::open(&config.data_dir)
+            .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?,
+    );
+    let state = api::AppState::new(rulebox, admin_key, config.options());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        api::serve(listener, state, api::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_plugin(path: &PathBuf) -> anyhow::Result<Vec<u8>> {

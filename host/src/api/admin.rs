@@ -1,0 +1,84 @@
+//! Platform administration (admin key): create brands and their API keys.
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{AdminAccess, JsonBody, Params};
+use super::{AppState, Table, blocking, spec};
+use crate::auth::{self, NewKey, Scope};
+use crate::store::model::Brand;
+use axum::Json;
+use axum::extract::State;
+
+/// Body of `POST /v1/brands/{brand}/keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRequest {
+    scopes: Vec<Scope>,
+    #[serde(default)]
+    label: String,
+}
+
+async fn create_brand(
+    State(state): State<AppState>,
+    _admin: AdminAccess,
+    JsonBody(brand): JsonBody<Brand>,
+) -> Result<(StatusCode, Json<Brand>), ApiError> {
+    let brand = blocking(&state, move |rb| {
+        if rb.db().brand(&brand.id)?.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "brand-exists",
+                format!("brand {} exists already; choose another id", brand.id),
+            ));
+        }
+        rb.put_brand(&brand)?;
+        Ok(brand)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(brand)))
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    _admin: AdminAccess,
+    Params(brand): Params<String>,
+    JsonBody(request): JsonBody<KeyRequest>,
+) -> Result<(StatusCode, Json<NewKey>), ApiError> {
+    let key = blocking(&state, move |rb| {
+        Ok(auth::create_key(
+            rb.db(),
+            Some(&brand),
+            &request.scopes,
+            &request.label,
+            now_ms(),
+        )?)
+    })
+    .await?;
+    tracing::info!(key_id = %key.record.id, brand = ?key.record.brand, "API key created");
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+/// Milliseconds since the epoch (key creation times only; rules never read a clock).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(super) fn routes(table: Table) -> Table {
+    let admin = Some(Scope::Admin);
+    table
+        .add(
+            "/v1/brands",
+            &[spec("POST", "/v1/brands", admin, 201, "admin", "Create a brand (body: Brand; 409 if it exists).")],
+            post(create_brand),
+        )
+        .add(
+            "/v1/brands/{brand}/keys",
+            &[spec("POST", "/v1/brands/{brand}/keys", admin, 201, "admin", "Create an API key of the brand (body: {scopes, label}); the key is in the answer only.")],
+            post(create_key),
+        )
+}

@@ -1,0 +1,139 @@
+//! The brand's catalog: stores, products and stock, written in bulk. Scope `members`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{BrandAccess, JsonBody, MembersScope, Params};
+use super::{AppState, Table, blocking, spec};
+use crate::auth::Scope;
+use crate::sandbox::bindings::Product;
+use crate::store::Db;
+use crate::store::model::{Stock, Store};
+
+async fn put_stores(
+    State(state): State<AppState>,
+    access: BrandAccess<MembersScope>,
+    JsonBody(stores): JsonBody<Vec<Store>>,
+) -> Result<Json<Value>, ApiError> {
+    let count = stores.len();
+    blocking(&state, move |rb| Ok(rb.put_stores(&access.brand, &stores)?)).await?;
+    Ok(Json(json!({ "count": count })))
+}
+
+async fn get_stores(
+    State(state): State<AppState>,
+    access: BrandAccess<MembersScope>,
+) -> Result<Json<Value>, ApiError> {
+    let stores = blocking(&state, move |rb| Ok(rb.db().stores(&access.brand)?)).await?;
+    Ok(Json(json!({ "items": stores })))
+}
+
+async fn put_products(
+    State(state): State<AppState>,
+    access: BrandAccess<MembersScope>,
+    JsonBody(products): JsonBody<Vec<Product>>,
+) -> Result<Json<Value>, ApiError> {
+    let count = products.len();
+    blocking(&state, move |rb| {
+        Ok(rb.put_products(&access.brand, &products)?)
+    })
+    .await?;
+    Ok(Json(json!({ "count": count })))
+}
+
+async fn get_products(
+    State(state): State<AppState>,
+    access: BrandAccess<MembersScope>,
+) -> Result<Json<Value>, ApiError> {
+    let products = blocking(&state, move |rb| Ok(rb.db().products(&access.brand)?)).await?;
+    Ok(Json(json!({ "items": products })))
+}
+
+async fn put_stock(
+    State(state): State<AppState>,
+    access: BrandAccess<MembersScope>,
+    JsonBody(stock): JsonBody<Vec<Stock>>,
+) -> Result<Json<Value>, ApiError> {
+    let count = stock.len();
+    blocking(&state, move |rb| {
+        for s in &stock {
+            if rb
+                .db()
+                .get::<Store>(&Db::store_key(&access.brand, &s.store_id))?
+                .is_none()
+            {
+                return Err(ApiError::bad_request(
+                    "unknown-store",
+                    format!(
+                        "stock names store {:?}, which the brand does not have; PUT the store first",
+                        s.store_id
+                    ),
+                ));
+            }
+        }
+        Ok(rb.put_stock(&access.brand, &stock)?)
+    })
+    .await?;
+    Ok(Json(json!({ "count": count })))
+}
+
+async fn get_stock(
+    State(state): State<AppState>,
+    access: BrandAccess<MembersScope>,
+    Params((_, store)): Params<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let stock = blocking(&state, move |rb| {
+        if rb
+            .db()
+            .get::<Store>(&Db::store_key(&access.brand, &store))?
+            .is_none()
+        {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown-store",
+                format!(
+                    "no store {store}; PUT /v1/brands/{}/stores first",
+                    access.brand
+                ),
+            ));
+        }
+        Ok(rb.db().stock(&access.brand, &store)?)
+    })
+    .await?;
+    Ok(Json(json!({ "items": stock })))
+}
+
+pub(super) fn routes(table: Table) -> Table {
+    let members = Some(Scope::Members);
+    table
+        .add(
+            "/v1/brands/{brand}/stores",
+            &[
+                spec("PUT", "/v1/brands/{brand}/stores", members, 200, "catalog", "Add or replace stores (body: array of Store)."),
+                spec("GET", "/v1/brands/{brand}/stores", members, 200, "catalog", "The brand's stores."),
+            ],
+            put(put_stores).get(get_stores),
+        )
+        .add(
+            "/v1/brands/{brand}/products",
+            &[
+                spec("PUT", "/v1/brands/{brand}/products", members, 200, "catalog", "Add or replace products (body: array of Product)."),
+                spec("GET", "/v1/brands/{brand}/products", members, 200, "catalog", "The brand's products."),
+            ],
+            put(put_products).get(get_products),
+        )
+        .add(
+            "/v1/brands/{brand}/stock",
+            &[spec("PUT", "/v1/brands/{brand}/stock", members, 200, "catalog", "Set stock levels (body: array of {store_id, product_id, quantity}; the stores must exist).")],
+            put(put_stock),
+        )
+        .add(
+            "/v1/brands/{brand}/stores/{store}/stock",
+            &[spec("GET", "/v1/brands/{brand}/stores/{store}/stock", members, 200, "catalog", "Stock levels of one store.")],
+            get(get_stock),
+        )
+}

@@ -1,0 +1,147 @@
+//! Configuration of `rulebox serve`: defaults, then a TOML file (`--config`), then
+//! environment variables, then command-line flags, each overriding the one before.
+//!
+//! | TOML key | environment | default |
+//! |---|---|---|
+//! | `listen` | `RULEBOX_LISTEN` | `127.0.0.1:8080` |
+//! | `data_dir` | `RULEBOX_DATA_DIR` | `rulebox-data` |
+//! | `admin_key` | `RULEBOX_ADMIN_KEY` | none (use `rulebox key create --admin`) |
+//! | `request_timeout_secs` | `RULEBOX_REQUEST_TIMEOUT_SECS` | `30` |
+//! | `json_body_limit` | `RULEBOX_JSON_BODY_LIMIT` | `1048576` (1 MiB) |
+//! | `plugin_body_limit` | `RULEBOX_PLUGIN_BODY_LIMIT` | `25165824` (24 MiB) |
+//!
+//! Log filtering is `RULEBOX_LOG` (tracing's env-filter syntax, default `info` for serve).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::ApiOptions;
+
+/// Everything `rulebox serve` needs.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The platform admin key (at least 24 characters). Never logged.
+    pub admin_key: Option<String>,
+    pub request_timeout_secs: u64,
+    pub json_body_limit: usize,
+    pub plugin_body_limit: usize,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("json_body_limit", &self.json_body_limit)
+            .field("plugin_body_limit", &self.plugin_body_limit)
+            .finish()
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        let options = ApiOptions::default();
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("rulebox-data"),
+            admin_key: None,
+            request_timeout_secs: options.request_timeout.as_secs(),
+            json_body_limit: options.json_body_limit,
+            plugin_body_limit: options.plugin_body_limit,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Defaults, overridden by the TOML file at `path` (if given), then by the environment
+    /// (as read by `env`, e.g. `|k| std::env::var(k).ok()`).
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?
+            }
+            None => ServeConfig::default(),
+        };
+        if let Some(v) = env("RULEBOX_LISTEN") {
+            config.listen = v.parse().with_context(|| {
+                format!("RULEBOX_LISTEN={v:?} is not an address like 127.0.0.1:8080")
+            })?;
+        }
+        if let Some(v) = env("RULEBOX_DATA_DIR") {
+            config.data_dir = v.into();
+        }
+        if let Some(v) = env("RULEBOX_ADMIN_KEY").filter(|v| !v.is_empty()) {
+            config.admin_key = Some(v);
+        }
+        for (name, slot) in [
+            ("RULEBOX_JSON_BODY_LIMIT", &mut config.json_body_limit),
+            ("RULEBOX_PLUGIN_BODY_LIMIT", &mut config.plugin_body_limit),
+        ] {
+            if let Some(v) = env(name) {
+                *slot = v
+                    .parse()
+                    .with_context(|| format!("{name}={v:?} is not a number of bytes"))?;
+            }
+        }
+        if let Some(v) = env("RULEBOX_REQUEST_TIMEOUT_SECS") {
+            config.request_timeout_secs = v.parse().with_context(|| {
+                format!("RULEBOX_REQUEST_TIMEOUT_SECS={v:?} is not a number of seconds")
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// The API limits this configuration sets.
+    pub fn options(&self) -> ApiOptions {
+        ApiOptions {
+            json_body_limit: self.json_body_limit,
+            plugin_body_limit: self.plugin_body_limit,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rulebox.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/rb\"\nrequest_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let config = ServeConfig::load(Some(&path), |k| {
+            (k == "RULEBOX_DATA_DIR").then(|| "/var/rb".to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.data_dir, PathBuf::from("/var/rb"));
+        assert_eq!(config.options().request_timeout, Duration::from_secs(5));
+        assert_eq!(config.json_body_limit, 1 << 20);
+
+        std::fs::write(&path, "listn = \"x\"\n").unwrap();
+        assert!(ServeConfig::load(Some(&path), |_| None).is_err());
+        assert!(ServeConfig::load(None, |_| Some("nope".into())).is_err());
+        let config = ServeConfig {
+            admin_key: Some("secret-secret-secret-secret".into()),
+            ..ServeConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}
