@@ -121,16 +121,6 @@ fn purchase(
 /// demo data gives the same steps, ledger and final state.
 pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
-    let mut step = |title: &str, outcome: Outcome| {
-        steps.push(Step {
-            title: title.into(),
-            outcome,
-        })
-    };
-    let ingest = |title: &str, event: Event| -> anyhow::Result<EventOutcome> {
-        let outcome = rb.ingest(event).with_context(|| title.to_owned())?;
-        Ok(outcome)
-    };
 
     let sign_up = EventKind::SignUp(SignUp {
         channel: "store-qr".into(),
@@ -138,13 +128,11 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         staff_id: Some("staff-017".into()),
     });
     let title = "Mon 2 Mar 09:00 — Ming signs up by scanning the QR code at People's Square";
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-01", MEMBER, cst(2026, 3, 2, 9, 0), sign_up),
-        )?),
-    );
+        event("j-01", MEMBER, cst(2026, 3, 2, 9, 0), sign_up),
+    )?);
 
     let title = "Tue 3 Mar 12:10 — first order: 2 × Very Grape (¥56)";
     let order = purchase(
@@ -153,13 +141,11 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         vec![line("p-05", "fruit-tea", 2, 2800)],
         vec![],
     );
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-02", MEMBER, cst(2026, 3, 3, 12, 10), order),
-        )?),
-    );
+        event("j-02", MEMBER, cst(2026, 3, 3, 12, 10), order),
+    )?);
 
     let title = "Wed 4 Mar 15:30 — happy hour (2× points): 2 × Grape Cheezo + an egg tart (¥67)";
     let order = purchase(
@@ -171,13 +157,11 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         ],
         vec![],
     );
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-03", MEMBER, cst(2026, 3, 4, 15, 30), order),
-        )?),
-    );
+        event("j-03", MEMBER, cst(2026, 3, 4, 15, 30), order),
+    )?);
 
     let title = "Fri 6 Mar 19:00 — team order: 10 × Brown Sugar Boba (¥220) — qualifies for gold";
     let order = purchase(
@@ -186,13 +170,11 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         vec![line("p-12", "milk-tea", 10, 2200)],
         vec![],
     );
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-04", MEMBER, cst(2026, 3, 6, 19, 0), order),
-        )?),
-    );
+        event("j-04", MEMBER, cst(2026, 3, 6, 19, 0), order),
+    )?);
 
     let title = "Mon 9 Mar 12:00 — as gold (1.5× points): 2 × Very Mango (¥56)";
     let order = purchase(
@@ -201,13 +183,11 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         vec![line("p-06", "fruit-tea", 2, 2800)],
         vec![],
     );
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-05", MEMBER, cst(2026, 3, 9, 12, 0), order),
-        )?),
-    );
+        event("j-05", MEMBER, cst(2026, 3, 9, 12, 0), order),
+    )?);
 
     let title =
         "Tue 10 Mar 15:00 — which coupons fit 2 × Very Grape + a Grape Cheezo at People's Square?";
@@ -224,7 +204,7 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         at: cst(2026, 3, 10, 15, 0),
         kind: QueryKind::CouponEligibility(cart),
     };
-    step(title, Outcome::Query(rb.query(query)?));
+    steps.push(step(title, Outcome::Query(rb.query(query)?)));
 
     for (hour, when) in [(8, "08:00"), (15, "15:00")] {
         let title =
@@ -239,7 +219,7 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
             at: cst(2026, 3, 11, hour, 0),
             kind: QueryKind::Recommendation(place),
         };
-        step(&title, Outcome::Query(rb.query(query)?));
+        steps.push(step(&title, Outcome::Query(rb.query(query)?)));
     }
 
     let title = "Thu 12 Mar 10:00 — Ming's friend signs up with Ming's invitation";
@@ -248,26 +228,22 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         inviter: Some(MEMBER.into()),
         staff_id: None,
     });
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-06", FRIEND, cst(2026, 3, 12, 10, 0), sign_up),
-        )?),
-    );
+        event("j-06", FRIEND, cst(2026, 3, 12, 10, 0), sign_up),
+    )?);
 
     let title = "Thu 12 Mar 10:05 — the referral is accepted: Ming earns the referral reward";
     let referral = EventKind::ReferralAccepted(Referral {
         invitee_id: FRIEND.into(),
         level: 1,
     });
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-07", MEMBER, cst(2026, 3, 12, 10, 5), referral),
-        )?),
-    );
+        event("j-07", MEMBER, cst(2026, 3, 12, 10, 5), referral),
+    )?);
 
     let title = "Fri 13 Mar 11:00 — 5 of the 10 boba from the team order are refunded";
     let refund = EventKind::Refund(Refund {
@@ -275,26 +251,40 @@ pub fn journey(rb: &Rulebox) -> anyhow::Result<Vec<Step>> {
         lines: vec![line("p-12", "milk-tea", 5, 2200)],
         refunded: 11000,
     });
-    step(
+    steps.push(ingest_step(
+        rb,
         title,
-        Outcome::Event(ingest(
-            title,
-            event("j-08", MEMBER, cst(2026, 3, 13, 11, 0), refund),
-        )?),
-    );
+        event("j-08", MEMBER, cst(2026, 3, 13, 11, 0), refund),
+    )?);
 
     let at = cst(2027, 3, 10, 0, 0);
     let title =
         "10 Mar 2027 — the qualification period ends: no purchases in the last year, one tier down";
-    step(
+    steps.push(step(
         title,
         Outcome::Sweep(sweep_for(rb, "period-end", at, MEMBER)?),
-    );
+    ));
 
     let at = cst(2027, 4, 1, 0, 0);
     let title = "1 Apr 2027 — the daily sweep: points earned in March 2026 expire at the end of the 12th month";
-    step(title, Outcome::Sweep(sweep_for(rb, "daily", at, MEMBER)?));
+    steps.push(step(
+        title,
+        Outcome::Sweep(sweep_for(rb, "daily", at, MEMBER)?),
+    ));
     Ok(steps)
+}
+
+fn step(title: &str, outcome: Outcome) -> Step {
+    Step {
+        title: title.into(),
+        outcome,
+    }
+}
+
+/// Applies one event of the journey as a step.
+fn ingest_step(rb: &Rulebox, title: &str, event: Event) -> anyhow::Result<Step> {
+    let outcome = rb.ingest(event).with_context(|| title.to_owned())?;
+    Ok(step(title, Outcome::Event(outcome)))
 }
 
 /// A scheduled tick for one member (a brand-wide sweep sends the same event to everyone;
