@@ -190,6 +190,36 @@ pub fn create_key(
     Ok(NewKey { key, record })
 }
 
+/// The stored keys of `brand` (the platform admin keys for `None`), oldest first. Records
+/// only: the secrets are not stored.
+pub fn list_keys(db: &Db, brand: Option<&str>) -> Result<Vec<KeyRecord>, StorageError> {
+    let mut keys: Vec<KeyRecord> = db
+        .scan_all::<KeyRecord>(&record_key(""))?
+        .into_iter()
+        .map(|(_, record)| record)
+        .filter(|record| record.brand.as_deref() == brand)
+        .collect();
+    keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(keys)
+}
+
+/// Revokes the key with this id of `brand` (an admin key for `None`): it stops working at
+/// once. False when there is no such key.
+pub fn revoke_key(db: &Db, brand: Option<&str>, id: &str) -> Result<bool, StorageError> {
+    let found = db
+        .scan_all::<KeyRecord>(&record_key(""))?
+        .into_iter()
+        .find(|(_, record)| record.id == id && record.brand.as_deref() == brand);
+    let Some((key, _)) = found else {
+        return Ok(false);
+    };
+    let mut batch = Batch::default();
+    batch.deletes.push(key);
+    db.commit(&batch)?;
+    db.flush()?;
+    Ok(true)
+}
+
 /// Checks a presented key: the configured admin key (compared by hash), or a stored key.
 /// `Ok(None)` when the key is unknown.
 pub fn authenticate(
@@ -280,6 +310,27 @@ mod tests {
         assert!(authenticate(&db, "rbx_00", None).unwrap().is_none());
         // Keys are outside the brand's range: the brand list is unchanged.
         assert_eq!(db.brands().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn keys_are_listed_per_brand_and_a_revoked_key_stops_working() {
+        let db = db_with_brand();
+        let first = create_key(&db, Some("tea"), &[Scope::Events], "pos", 1).unwrap();
+        let second = create_key(&db, Some("tea"), &[Scope::Members], "crm", 2).unwrap();
+        let admin = create_key(&db, None, &[Scope::Admin], "ops", 3).unwrap();
+        assert_eq!(
+            list_keys(&db, Some("tea")).unwrap(),
+            vec![first.record.clone(), second.record.clone()]
+        );
+        assert_eq!(list_keys(&db, None).unwrap(), vec![admin.record.clone()]);
+        // Only the brand's own key ids revoke anything.
+        assert!(!revoke_key(&db, Some("coffee"), &first.record.id).unwrap());
+        assert!(!revoke_key(&db, Some("tea"), &admin.record.id).unwrap());
+        assert!(revoke_key(&db, Some("tea"), &first.record.id).unwrap());
+        assert!(authenticate(&db, &first.key, None).unwrap().is_none());
+        assert!(authenticate(&db, &second.key, None).unwrap().is_some());
+        assert!(!revoke_key(&db, Some("tea"), &first.record.id).unwrap());
+        assert_eq!(list_keys(&db, Some("tea")).unwrap(), vec![second.record]);
     }
 
     #[test]

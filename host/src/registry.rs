@@ -97,6 +97,19 @@ pub struct BrandPlugins {
 }
 
 impl BrandPlugins {
+    /// A chain of `plugins` in chain order: by `order`, then by name.
+    fn in_chain_order(mut plugins: Vec<Arc<ActivePlugin>>) -> Self {
+        plugins.sort_by(|a, b| {
+            (a.manifest.order, &a.manifest.name).cmp(&(b.manifest.order, &b.manifest.name))
+        });
+        BrandPlugins { plugins }
+    }
+
+    /// The plugin `name` in this chain, if it is in it.
+    pub fn get(&self, name: &str) -> Option<&Arc<ActivePlugin>> {
+        self.plugins.iter().find(|p| p.manifest.name == name)
+    }
+
     /// The chain for an event kind.
     pub fn for_event(&self, kind: EventType) -> impl Iterator<Item = &Arc<ActivePlugin>> {
         self.plugins
@@ -415,6 +428,16 @@ impl Registry {
         Ok((plugin, record))
     }
 
+    /// A loaded version, ready to run in a chain.
+    fn ready(&self, brand: &str, name: &str, version: &str) -> Result<ActivePlugin, RegistryError> {
+        let (plugin, record) = self.load(brand, name, version)?;
+        Ok(ActivePlugin {
+            config: Arc::from(record.manifest.config.to_string()),
+            manifest: record.manifest,
+            plugin,
+        })
+    }
+
     /// Builds and swaps in the brand's snapshot from its stored activations.
     fn rebuild(&self, brand: &str) -> Result<(), RegistryError> {
         let mut plugins = Vec::new();
@@ -422,21 +445,36 @@ impl Registry {
             let Some(version) = &activation.active else {
                 continue;
             };
-            let (plugin, record) = self.load(brand, &activation.name, version)?;
-            plugins.push(Arc::new(ActivePlugin {
-                config: Arc::from(record.manifest.config.to_string()),
-                manifest: record.manifest,
-                plugin,
-            }));
+            plugins.push(Arc::new(self.ready(brand, &activation.name, version)?));
         }
-        plugins.sort_by(|a, b| {
-            (a.manifest.order, &a.manifest.name).cmp(&(b.manifest.order, &b.manifest.name))
-        });
+        let chain = BrandPlugins::in_chain_order(plugins);
         self.snapshots
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(brand.to_owned(), Arc::new(BrandPlugins { plugins }));
+            .insert(brand.to_owned(), Arc::new(chain));
         Ok(())
+    }
+
+    /// The brand's current chain as it would be with `version` of plugin `name` active: that
+    /// version replaces the active one (or joins the chain if the plugin is not active), in
+    /// chain order. Nothing is stored or activated: this is for evaluating a version before
+    /// activating it (see [`crate::Rulebox::replay_candidate`]).
+    pub fn candidate(
+        &self,
+        brand: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Arc<BrandPlugins>, RegistryError> {
+        let candidate = Arc::new(self.ready(brand, name, version)?);
+        let mut plugins: Vec<Arc<ActivePlugin>> = self
+            .snapshot(brand)
+            .plugins
+            .iter()
+            .filter(|p| p.manifest.name != name)
+            .cloned()
+            .collect();
+        plugins.push(candidate);
+        Ok(Arc::new(BrandPlugins::in_chain_order(plugins)))
     }
 }
 

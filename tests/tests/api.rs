@@ -1149,3 +1149,225 @@ async fn an_aborted_event_is_422_goes_to_dead_letters_and_replays() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_finishes_the_requests_in_flight() {
+    let server = Server::start().await;
+    let key = server.brand("tea").await;
+    server.deploy("tea", &key, &WELCOME, true).await;
+    // Big enough to be still running when the shutdown comes: every event is a durable
+    // commit with a plugin call.
+    let events: Vec<Value> = (0..1000)
+        .map(|i| sign_up_event("tea", &format!("e-{i}"), &format!("m-{i}")))
+        .collect();
+    let request = server
+        .client
+        .post(format!("{}/v1/brands/tea/events:batch", server.base))
+        .bearer_auth(&key)
+        .json(&events)
+        .send();
+    let in_flight = tokio::spawn(async move {
+        let response = request.await.expect("the batch is answered, not cut off");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        (status, body, std::time::Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let base = server.base.clone();
+    let stop_sent = std::time::Instant::now();
+    server.stop().await;
+    let (status, body, answered) = in_flight.await.unwrap();
+    assert!(
+        answered > stop_sent,
+        "the batch finished before the shutdown began; make it bigger"
+    );
+    assert_eq!(status, 200);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1000);
+    assert!(
+        items.iter().all(|i| i["status"] == 201),
+        "every event of the batch was applied"
+    );
+    // And the server is gone: new connections are refused.
+    assert!(
+        reqwest::get(format!("{base}/v1/health")).await.is_err(),
+        "the server still answers after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_are_listed_without_secrets_and_revoked_at_once() {
+    let server = Server::start().await;
+    let key = server.brand("tea").await;
+    let other = server.brand("coffee").await;
+    let reader = server.key("tea", &["members"]).await;
+    server
+        .ok(
+            Method::PUT,
+            "/v1/brands/tea/members/m-1",
+            &reader,
+            Some(json!({})),
+            200,
+        )
+        .await;
+
+    let listed = server
+        .ok(Method::GET, "/v1/brands/tea/keys", ADMIN, None, 200)
+        .await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        2,
+        "the two keys of tea, not coffee's: {listed}"
+    );
+    assert!(
+        !listed.to_string().contains(&reader[4..20]),
+        "no secret in the list"
+    );
+    let reader_id = items
+        .iter()
+        .find(|k| k["scopes"] == json!(["members"]))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A brand's key id does not revoke under another brand's path.
+    let answer = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/brands/coffee/keys/{reader_id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.body["error"]["code"].as_str()),
+        (404, Some("unknown-key"))
+    );
+    // Brand keys cannot manage keys.
+    let answer = server
+        .call(Method::GET, "/v1/brands/tea/keys", Some(&key), None)
+        .await;
+    assert_eq!(answer.status, 403);
+
+    server
+        .ok(
+            Method::DELETE,
+            &format!("/v1/brands/tea/keys/{reader_id}"),
+            ADMIN,
+            None,
+            204,
+        )
+        .await;
+    let answer = server
+        .call(
+            Method::GET,
+            "/v1/brands/tea/members/m-1",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 401, "a revoked key stops working at once");
+    let listed = server
+        .ok(Method::GET, "/v1/brands/tea/keys", ADMIN, None, 200)
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    // The other keys still work.
+    server
+        .ok(Method::GET, "/v1/brands/tea/members/m-1", &key, None, 200)
+        .await;
+    server
+        .ok(Method::GET, "/v1/brands/coffee/stores", &other, None, 200)
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn members_are_imported_in_bulk_with_opening_balances() {
+    let server = Server::start().await;
+    let key = server.brand("tea").await;
+    let members: Vec<Value> = (0..1000)
+        .map(|i| json!({ "id": format!("m-{i}"), "tier": "green", "opening_points": i }))
+        .collect();
+    let answer = server
+        .ok(
+            Method::PUT,
+            "/v1/brands/tea/members",
+            &key,
+            Some(json!(members)),
+            200,
+        )
+        .await;
+    assert_eq!(answer["count"], 1000);
+    let member = server
+        .ok(Method::GET, "/v1/brands/tea/members/m-250", &key, None, 200)
+        .await;
+    assert_eq!(member["points"], 250);
+    let ledger = server
+        .ok(
+            Method::GET,
+            "/v1/brands/tea/members/m-250/ledger",
+            &key,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        ledger["items"][0]["amount"], 250,
+        "the opening balance is a ledger entry"
+    );
+
+    // Importing again keeps points (no second opening award) and updates the profile.
+    let again = json!([{ "id": "m-250", "tier": "gold", "opening_points": 999 }]);
+    server
+        .ok(
+            Method::PUT,
+            "/v1/brands/tea/members",
+            &key,
+            Some(again),
+            200,
+        )
+        .await;
+    let member = server
+        .ok(Method::GET, "/v1/brands/tea/members/m-250", &key, None, 200)
+        .await;
+    assert_eq!(
+        (member["points"].as_i64(), member["tier"].as_str()),
+        (Some(250), Some("gold"))
+    );
+
+    // Too many at once, or one without an id: refused whole, nothing written.
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({ "id": format!("x-{i}") }))
+        .collect();
+    let answer = server
+        .call(
+            Method::PUT,
+            "/v1/brands/tea/members",
+            Some(&key),
+            Some(json!(too_many)),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.body["error"]["code"].as_str()),
+        (400, Some("batch-too-large"))
+    );
+    let answer = server
+        .call(
+            Method::PUT,
+            "/v1/brands/tea/members",
+            Some(&key),
+            Some(json!([{ "id": "y-1" }, { "tier": "gold" }])),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.body["error"]["code"].as_str()),
+        (400, Some("missing-id"))
+    );
+    let answer = server
+        .call(Method::GET, "/v1/brands/tea/members/y-1", Some(&key), None)
+        .await;
+    assert_eq!(answer.status, 404);
+    server.stop().await;
+}

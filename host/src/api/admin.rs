@@ -61,6 +61,46 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+async fn list_keys(
+    State(state): State<AppState>,
+    _admin: AdminAccess,
+    Params(brand): Params<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let keys = blocking(&state, move |rb| {
+        if rb.db().brand(&brand)?.is_none() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown-brand",
+                format!("unknown brand {brand}; create it first"),
+            ));
+        }
+        Ok(auth::list_keys(rb.db(), Some(&brand))?)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "items": keys })))
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    _admin: AdminAccess,
+    Params((brand, id)): Params<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let revoked = blocking(&state, {
+        let (brand, id) = (brand.clone(), id.clone());
+        move |rb| Ok(auth::revoke_key(rb.db(), Some(&brand), &id)?)
+    })
+    .await?;
+    if !revoked {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-key",
+            format!("brand {brand} has no key {id}; GET /v1/brands/{brand}/keys lists its key ids"),
+        ));
+    }
+    tracing::info!(key_id = %id, %brand, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Milliseconds since the epoch (key creation times only; rules never read a clock).
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -78,7 +118,15 @@ pub(super) fn routes(table: Table) -> Table {
         )
         .add(
             "/v1/brands/{brand}/keys",
-            &[spec("POST", "/v1/brands/{brand}/keys", admin, 201, "admin", "Create an API key of the brand (body: {scopes, label}); the key is in the answer only.")],
-            post(create_key),
+            &[
+                spec("POST", "/v1/brands/{brand}/keys", admin, 201, "admin", "Create an API key of the brand (body: {scopes, label}); the key is in the answer only."),
+                spec("GET", "/v1/brands/{brand}/keys", admin, 200, "admin", "The brand's keys: id, scopes, label, creation time (never the key itself)."),
+            ],
+            post(create_key).get(list_keys),
+        )
+        .add(
+            "/v1/brands/{brand}/keys/{id}",
+            &[spec("DELETE", "/v1/brands/{brand}/keys/{id}", admin, 204, "admin", "Revoke a key of the brand: it stops working at once.")],
+            axum::routing::delete(revoke_key),
         )
 }

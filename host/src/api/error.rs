@@ -117,6 +117,7 @@ impl From<PipelineError> for ApiError {
             PipelineError::UnknownDeadLetter { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "unknown-dead-letter", message)
             }
+            PipelineError::Registry(e) => e.into(),
             PipelineError::Storage(e) => e.into(),
         }
     }

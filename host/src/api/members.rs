@@ -40,6 +40,35 @@ async fn put_member(
     Ok(Json(member))
 }
 
+/// `PUT …/members`: many profiles at once (imports), up to [`super::MAX_BATCH`].
+async fn put_members(
+    State(state): State<AppState>,
+    access: BrandAccess<MembersScope>,
+    JsonBody(profiles): JsonBody<Vec<MemberProfile>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if profiles.len() > super::MAX_BATCH {
+        return Err(ApiError::bad_request(
+            "batch-too-large",
+            format!(
+                "{} members is more than the {} one request may hold; split them",
+                profiles.len(),
+                super::MAX_BATCH
+            ),
+        ));
+    }
+    if let Some(i) = profiles.iter().position(|p| p.id.is_empty()) {
+        return Err(ApiError::bad_request(
+            "missing-id",
+            format!("member #{} has no id; give every member an id", i + 1),
+        ));
+    }
+    let count = blocking(&state, move |rb| {
+        Ok(rb.put_members(&access.brand, profiles)?)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "count": count })))
+}
+
 async fn get_member(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
@@ -121,6 +150,11 @@ async fn coupons(
 pub(super) fn routes(table: Table) -> Table {
     let members = Some(Scope::Members);
     table
+        .add(
+            "/v1/brands/{brand}/members",
+            &[spec("PUT", "/v1/brands/{brand}/members", members, 200, "members", "Create or update up to 1000 members at once (body: array of MemberProfile); new members get their opening_points and lifetime, existing ones keep points and history.")],
+            axum::routing::put(put_members),
+        )
         .add(
             "/v1/brands/{brand}/members/{id}",
             &[

@@ -24,6 +24,8 @@ mod events;
 mod members;
 mod plugins;
 
+pub use events::MAX_BATCH;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

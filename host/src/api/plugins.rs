@@ -1,5 +1,5 @@
-//! Plugins (install, list, activate, roll back, disable, remove) and dead letters (list,
-//! replay). Scope `plugins`.
+//! Plugins (install, list, activate, roll back, disable, remove, statistics, replay against
+//! a candidate version) and dead letters (list, replay). Scope `plugins`.
 //!
 //! Upload format: `POST /v1/brands/{brand}/plugins` takes JSON
 //! `{"manifest": Manifest, "wasm_base64": "<standard base64 of the component>",
@@ -8,7 +8,7 @@
 //! `plugin_body_limit` (24 MiB by default: a 16 MiB component in base64 with room to spare).
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,12 +17,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::events::MAX_BATCH;
 use super::extract::{BrandAccess, JsonBody, Params, PluginsScope};
 use super::{AppState, Table, blocking, spec, split_action};
 use crate::Rulebox;
 use crate::auth::Scope;
-use crate::pipeline::EventOutcome;
+use crate::pipeline::{EventOutcome, PluginStatsView, ReplayReport};
 use crate::registry::{Activation, Manifest, PluginVersion};
+use crate::sandbox::bindings::Event;
 
 /// Body of an upload.
 #[derive(Deserialize)]
@@ -117,6 +119,18 @@ fn plugin_infos(rb: &Rulebox, brand: &str) -> Result<Vec<PluginInfo>, ApiError> 
     Ok(infos)
 }
 
+/// 404 `unknown-plugin` unless some version of plugin `name` is installed for `brand`.
+fn ensure_installed(rb: &Rulebox, brand: &str, name: &str) -> Result<(), ApiError> {
+    if plugin_infos(rb, brand)?.iter().any(|i| i.name == name) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown-plugin",
+        format!("no plugin {name} is installed for brand {brand}; install it first"),
+    ))
+}
+
 async fn list(
     State(state): State<AppState>,
     access: BrandAccess<PluginsScope>,
@@ -133,22 +147,67 @@ fn no_such_action(what: &str) -> ApiError {
     )
 }
 
-/// `POST …/plugins/{name}/versions/{version}:activate`.
+/// Body of `POST …/plugins/{name}/versions/{version}:replay`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    /// The events to re-evaluate, in order (at most [`MAX_BATCH`]).
+    events: Vec<Event>,
+}
+
+/// `POST …/plugins/{name}/versions/{version}:activate` and
+/// `POST …/plugins/{name}/versions/{version}:replay`.
 async fn version_action(
     State(state): State<AppState>,
     access: BrandAccess<PluginsScope>,
-    Params((_, name, version)): Params<(String, String, String)>,
-) -> Result<Json<Activation>, ApiError> {
-    let Some((version, "activate")) = split_action(&version).map(|(v, a)| (v.to_owned(), a)) else {
-        return Err(no_such_action(
-            "POST …/plugins/{name}/versions/{version}:activate",
-        ));
+    Params((_, name, target)): Params<(String, String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (version, action) = match split_action(&target) {
+        Some((version, action @ ("activate" | "replay"))) => (version.to_owned(), action),
+        _ => {
+            return Err(no_such_action(
+                "POST …/plugins/{name}/versions/{version}:activate or …/versions/{version}:replay",
+            ));
+        }
     };
-    let activation = blocking(&state, move |rb| {
-        Ok(rb.registry().activate(&access.brand, &name, &version)?)
+    if action == "activate" {
+        // Activation takes no body; whatever was sent is ignored, as before.
+        let activation = blocking(&state, move |rb| {
+            Ok(rb.registry().activate(&access.brand, &name, &version)?)
+        })
+        .await?;
+        return Ok(Json(activation).into_response());
+    }
+    let JsonBody(body) = JsonBody::<ReplayBody>::from_request(request, &state).await?;
+    if body.events.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(
+            "batch-too-large",
+            format!(
+                "{} events is more than the {MAX_BATCH} a replay may hold; split them into several replays",
+                body.events.len()
+            ),
+        ));
+    }
+    let report: ReplayReport = blocking(&state, move |rb| {
+        Ok(rb.replay_candidate(&access.brand, &name, &version, body.events)?)
     })
     .await?;
-    Ok(Json(activation))
+    Ok(Json(report).into_response())
+}
+
+/// `GET …/plugins/{name}/stats`.
+async fn stats(
+    State(state): State<AppState>,
+    access: BrandAccess<PluginsScope>,
+    Params((_, name)): Params<(String, String)>,
+) -> Result<Json<PluginStatsView>, ApiError> {
+    let view = blocking(&state, move |rb| {
+        ensure_installed(rb, &access.brand, &name)?;
+        Ok(rb.plugin_stats(&access.brand, &name))
+    })
+    .await?;
+    Ok(Json(view))
 }
 
 /// `DELETE …/plugins/{name}/versions/{version}`.
@@ -180,19 +239,7 @@ async fn plugin_action(
     };
     let rollback = action == "rollback";
     let activation = blocking(&state, move |rb| {
-        if !plugin_infos(rb, &access.brand)?
-            .iter()
-            .any(|i| i.name == name)
-        {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown-plugin",
-                format!(
-                    "no plugin {name} is installed for brand {}; install it first",
-                    access.brand
-                ),
-            ));
-        }
+        ensure_installed(rb, &access.brand, &name)?;
         let registry = rb.registry();
         Ok(if rollback {
             registry.rollback(&access.brand, &name)?
@@ -254,6 +301,7 @@ pub(super) fn routes(table: Table) -> Table {
             "/v1/brands/{brand}/plugins/{name}/versions/{version}",
             &[
                 spec("POST", "/v1/brands/{brand}/plugins/{name}/versions/{version}:activate", plugins, 200, "plugins", "Make a version the active one (the previous one goes into the rollback history)."),
+                spec("POST", "/v1/brands/{brand}/plugins/{name}/versions/{version}:replay", plugins, 200, "plugins", "Re-evaluate up to 1000 events (body: {\"events\": [Event…]}) with this version in place of the active one, committing nothing; per event: same, changed, drift, not-handled or failed, with the stored, active and candidate effects."),
                 spec("DELETE", "/v1/brands/{brand}/plugins/{name}/versions/{version}", plugins, 204, "plugins", "Remove an inactive version (409 if active)."),
             ],
             post(version_action).delete(remove),
@@ -265,6 +313,11 @@ pub(super) fn routes(table: Table) -> Table {
                 spec("POST", "/v1/brands/{brand}/plugins/{name}:disable", plugins, 200, "plugins", "Stop running the plugin (its versions stay installed)."),
             ],
             post(plugin_action),
+        )
+        .add(
+            "/v1/brands/{brand}/plugins/{name}/stats",
+            &[spec("GET", "/v1/brands/{brand}/plugins/{name}/stats", plugins, 200, "plugins", "Calls, failures by cause, and fuel and time percentiles per version since the host started (404 unknown-plugin if not installed).")],
+            get(stats),
         )
         .add(
             "/v1/brands/{brand}/dead-letters",

@@ -13,18 +13,24 @@
 //! A failing plugin whose policy is `abort` stops the event: nothing is committed and the
 //! event goes to the dead-letter list; with `skip` its effects are left out and the failure
 //! is recorded in the outcome.
+//!
+//! A dry run, and the re-evaluation of events against a candidate plugin version before it
+//! is activated ([`Rulebox::replay_candidate`]), go down the same path and commit nothing.
+//! Every plugin call is counted per version ([`Rulebox::plugin_stats`]).
 
 mod apply;
 #[cfg(test)]
 mod apply_props;
 mod locks;
 mod outcome;
+mod replay;
+mod stats;
 mod view;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::registry::{ActivePlugin, FailurePolicy, Registry};
+use crate::registry::{ActivePlugin, BrandPlugins, FailurePolicy, Registry};
 use crate::sandbox::bindings::{Event, EventKind, Query, Referral};
 use crate::sandbox::{CallEnv, Sandbox, SandboxConfig};
 use crate::store::model::{Brand, DeadLetter, LedgerEntry, Member, MemberProfile, Stock, Store};
@@ -36,6 +42,8 @@ pub use outcome::{
     AppliedEffect, CallStat, EventOutcome, MemberLedgerEntry, MemberState, PipelineError,
     PluginAnswer, QueryOutcome,
 };
+pub use replay::{ReplayItem, ReplayReport, ReplayStatus, ReplaySummary};
+pub use stats::{Percentiles, PluginStats, PluginStatsView, VersionStatsView, WINDOW};
 pub use view::member_view;
 
 /// What a sweep did: the outcome per member, and the members whose tick failed.
@@ -54,6 +62,32 @@ pub struct Rulebox {
     sandbox: Arc<Sandbox>,
     registry: Registry,
     locks: MemberLocks,
+    stats: PluginStats,
+}
+
+/// How [`Rulebox::process`] treats an event. One code path serves all three, so a dry run
+/// or a replay evaluates exactly what ingest would.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// Apply it exactly once and commit (a repeated id answers the stored outcome).
+    Ingest,
+    /// Evaluate it as ingest would, against the current state; commit nothing.
+    DryRun,
+    /// Evaluate it with `chain` against the current state as if it were new: no stored
+    /// outcome is returned, and an order id already recorded or a repeated sign-up is not
+    /// refused (the event may well be one that was ingested: that is what replaying a
+    /// version against past events means). Commit nothing, dead-letter nothing.
+    Reevaluate(&'a BrandPlugins),
+}
+
+impl Mode<'_> {
+    fn commits(self) -> bool {
+        matches!(self, Mode::Ingest)
+    }
+
+    fn reevaluates(self) -> bool {
+        matches!(self, Mode::Reevaluate(_))
+    }
 }
 
 impl Rulebox {
@@ -83,6 +117,7 @@ impl Rulebox {
             sandbox,
             registry,
             locks: MemberLocks::new(),
+            stats: PluginStats::default(),
         })
     }
 
@@ -258,12 +293,12 @@ impl Rulebox {
 
     /// Applies an event exactly once and returns its outcome (the stored one on a repeat).
     pub fn ingest(&self, event: Event) -> Result<EventOutcome, PipelineError> {
-        self.process(event, false)
+        self.process(event, Mode::Ingest)
     }
 
     /// Evaluates an event as `ingest` would, against the current state, committing nothing.
     pub fn dry_run(&self, event: Event) -> Result<EventOutcome, PipelineError> {
-        self.process(event, true)
+        self.process(event, Mode::DryRun)
     }
 
     /// Events a plugin aborted, waiting for replay.
@@ -283,11 +318,14 @@ impl Rulebox {
         self.ingest(letter.event)
     }
 
-    fn process(&self, event: Event, dry_run: bool) -> Result<EventOutcome, PipelineError> {
+    fn process(&self, event: Event, mode: Mode<'_>) -> Result<EventOutcome, PipelineError> {
         check_event(&event).map_err(PipelineError::InvalidEvent)?;
         let brand = self.brand(&event.brand)?;
         let event_key = Db::event_key(&brand.id, &event.id);
-        if let Some(stored) = self.stored_outcome(&event_key)? {
+        let dry_run = !mode.commits();
+        if !mode.reevaluates()
+            && let Some(stored) = self.stored_outcome(&event_key)?
+        {
             return Ok(stored);
         }
         let targets = self.targets(&brand, &event)?;
@@ -295,11 +333,20 @@ impl Rulebox {
             .locks
             .lock(&brand.id, targets.iter().map(|t| t.member_id.as_str()));
         // Checked again under the locks: a concurrent copy of this event may have won.
-        if let Some(stored) = self.stored_outcome(&event_key)? {
+        if !mode.reevaluates()
+            && let Some(stored) = self.stored_outcome(&event_key)?
+        {
             return Ok(stored);
         }
 
-        let chain = self.registry.snapshot(&brand.id);
+        let snapshot;
+        let chain: &BrandPlugins = match mode {
+            Mode::Reevaluate(chain) => chain,
+            Mode::Ingest | Mode::DryRun => {
+                snapshot = self.registry.snapshot(&brand.id);
+                &snapshot
+            }
+        };
         let catalog = Arc::new(DbCatalog {
             db: self.db.clone(),
             brand: brand.clone(),
@@ -322,7 +369,7 @@ impl Rulebox {
         };
 
         for target in &targets {
-            let mut member = self.load_target(&brand, target)?;
+            let mut member = self.load_target(&brand, target, mode)?;
             let day =
                 rulebox_sdk::time::local_day_number(target.occurred_at, brand.utc_offset_minutes);
             let order_id = match &target.kind {
@@ -338,6 +385,9 @@ impl Rulebox {
                 window_days: brand.window_days,
             };
             let mut changes = Changes::default();
+            if !mode.reevaluates() {
+                self.refuse_recorded_order(&brand, target)?;
+            }
             self.host_actions(
                 &brand,
                 target,
@@ -391,6 +441,8 @@ impl Rulebox {
                                 }),
                             }
                         });
+                self.stats
+                    .record(&brand.id, &description.name, &description.version, &result);
                 match result {
                     Ok(report) => {
                         outcome.calls.push(CallStat {
@@ -527,10 +579,15 @@ impl Rulebox {
     }
 
     /// The member an event is for, created by a sign-up.
-    fn load_target(&self, brand: &Brand, event: &Event) -> Result<Member, PipelineError> {
+    fn load_target(
+        &self,
+        brand: &Brand,
+        event: &Event,
+        mode: Mode<'_>,
+    ) -> Result<Member, PipelineError> {
         let existing = self.db.member(&brand.id, &event.member_id)?;
         match (&event.kind, existing) {
-            (EventKind::SignUp(_), Some(member)) if member.signed_up => {
+            (EventKind::SignUp(_), Some(member)) if member.signed_up && !mode.reevaluates() => {
                 Err(PipelineError::InvalidEvent(format!(
                     "member {} has already signed up; a second sign-up would repeat its rewards",
                     member.id
@@ -544,6 +601,24 @@ impl Rulebox {
                 brand: brand.id.clone(),
                 member: event.member_id.clone(),
             }),
+        }
+    }
+
+    /// Refuses a purchase whose order id is already recorded: order ids are unique per
+    /// brand, whichever member they were sent for.
+    fn refuse_recorded_order(&self, brand: &Brand, event: &Event) -> Result<(), PipelineError> {
+        let EventKind::Purchase(purchase) = &event.kind else {
+            return Ok(());
+        };
+        let owner = self
+            .db
+            .get::<String>(&Db::order_owner_key(&brand.id, &purchase.order_id))?;
+        match owner {
+            Some(owner) => Err(PipelineError::InvalidEvent(format!(
+                "order {} was already recorded for member {owner}; send a new order id",
+                purchase.order_id
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -573,16 +648,6 @@ impl Rulebox {
                 }
             }
             EventKind::Purchase(purchase) => {
-                // Order ids are unique per brand, whichever member they were sent for.
-                let owner = self
-                    .db
-                    .get::<String>(&Db::order_owner_key(&brand.id, &purchase.order_id))?;
-                if let Some(owner) = owner {
-                    return Err(PipelineError::InvalidEvent(format!(
-                        "order {} was already recorded for member {owner}; send a new order id",
-                        purchase.order_id
-                    )));
-                }
                 apply::record_purchase(member, changes, cause, purchase)
                     .map_err(PipelineError::InvalidEvent)?;
             }
@@ -647,7 +712,10 @@ impl Rulebox {
                 &description.name,
             );
             let env = call_env(active, &member, &brand, query.at, call_seed, &catalog);
-            match self.sandbox.on_query(&active.plugin, env, &query) {
+            let result = self.sandbox.on_query(&active.plugin, env, &query);
+            self.stats
+                .record(&brand.id, &description.name, &description.version, &result);
+            match result {
                 Ok(report) => {
                     log_plugin_output(&description.name, "query", &report);
                     outcome.answers.push(PluginAnswer {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::RegistryError;
 use crate::sandbox::PluginFailure;
 use crate::sandbox::bindings::{Answer, Effect};
 use crate::store::StorageError;
@@ -103,6 +104,9 @@ pub enum PipelineError {
     },
     #[error("no dead letter {event_id} for brand {brand}")]
     UnknownDeadLetter { brand: String, event_id: String },
+    /// A plugin version the operation names is not installed (or cannot be loaded).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

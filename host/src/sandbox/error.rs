@@ -47,6 +47,27 @@ pub enum FailureCause {
     Instantiation { message: String },
 }
 
+impl FailureCause {
+    /// The cause's stable kebab-case name, the same as its `cause` tag in JSON
+    /// (`fuel-exhausted`, `deadline`, `memory-limit`, …): a label for counting failures
+    /// without serialising them.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FailureCause::FuelExhausted { .. } => "fuel-exhausted",
+            FailureCause::Deadline { .. } => "deadline",
+            FailureCause::MemoryLimit { .. } => "memory-limit",
+            FailureCause::TableLimit { .. } => "table-limit",
+            FailureCause::StackOverflow => "stack-overflow",
+            FailureCause::TooManyHostCalls { .. } => "too-many-host-calls",
+            FailureCause::OutputTooLarge { .. } => "output-too-large",
+            FailureCause::Trap { .. } => "trap",
+            FailureCause::Rule(_) => "rule",
+            FailureCause::InvalidEffect { .. } => "invalid-effect",
+            FailureCause::Instantiation { .. } => "instantiation",
+        }
+    }
+}
+
 /// A [`RuleError`] in a stable, serialisable shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleErrorView {
@@ -118,4 +139,46 @@ pub enum LoadError {
 pub(crate) enum HostAbort {
     #[error("too many host calls")]
     TooManyHostCalls,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `code()` must name each cause exactly as serde tags it, or counts by code and the
+    /// JSON of failures would disagree.
+    #[test]
+    fn code_equals_the_serde_tag_of_every_cause() {
+        let causes = [
+            FailureCause::FuelExhausted { budget: 1 },
+            FailureCause::Deadline { deadline_ms: 1 },
+            FailureCause::MemoryLimit { limit_bytes: 1 },
+            FailureCause::TableLimit { limit_elements: 1 },
+            FailureCause::StackOverflow,
+            FailureCause::TooManyHostCalls { limit: 1 },
+            FailureCause::OutputTooLarge {
+                actual: 2,
+                limit: 1,
+                unit: "effects".into(),
+                setting: "max_effects".into(),
+            },
+            FailureCause::Trap {
+                message: "boom".into(),
+            },
+            FailureCause::Rule(RuleErrorView {
+                code: "internal".into(),
+                message: "no".into(),
+            }),
+            FailureCause::InvalidEffect {
+                message: "negative".into(),
+            },
+            FailureCause::Instantiation {
+                message: "no".into(),
+            },
+        ];
+        for cause in causes {
+            let json = serde_json::to_value(&cause).unwrap();
+            assert_eq!(json["cause"], cause.code(), "{cause:?}");
+        }
+    }
 }

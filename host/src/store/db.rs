@@ -63,6 +63,26 @@ impl Db {
             .collect()
     }
 
+    /// Every entry under `prefix` with its key, in key order (small tables only: API keys).
+    pub(crate) fn scan_all<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StorageError> {
+        let mut entries = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.kv.scan(prefix, after.as_deref(), 1000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(entries);
+            };
+            after = Some(last.clone());
+            for (k, v) in page {
+                let value = decode(&k, &v)?;
+                entries.push((k, value));
+            }
+        }
+    }
+
     // ----- keys ---------------------------------------------------------------------------
 
     pub fn brand_key(id: &str) -> Vec<u8> {
