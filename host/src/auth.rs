@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Batch, Db, StorageError};
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
     /// Ingest events, dry runs, queries.
@@ -61,7 +61,7 @@ impl std::str::FromStr for Scope {
 }
 
 /// A stored key: everything but the key itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRecord {
     /// Public identifier: the first 12 hex digits of the key's hash (safe to log).
     pub id: String,
@@ -105,7 +105,7 @@ pub enum AuthError {
 }
 
 /// A newly created key: the secret (show it once) and what is stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct NewKey {
     /// The secret. Not stored anywhere: give it to the caller and forget it.
     pub key: String,

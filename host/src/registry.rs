@@ -17,7 +17,7 @@ use crate::store::{Batch, Db, StorageError};
 use crate::validate::check_id;
 
 /// What a brand deploys with a plugin's component.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// The brand that owns the plugin.
@@ -51,7 +51,7 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// What happens to an event when a plugin fails on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailurePolicy {
     /// Nothing of the event is committed; it goes to the dead-letter list for replay.
@@ -63,7 +63,7 @@ pub enum FailurePolicy {
 }
 
 /// An installed version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginVersion {
     pub manifest: Manifest,
     /// blake3 of the component.
@@ -73,7 +73,7 @@ pub struct PluginVersion {
 }
 
 /// Which version of a plugin is active, and the ones active before it (for rollback).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Activation {
     pub name: String,
     /// `None` when the plugin is disabled.

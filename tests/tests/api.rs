@@ -1371,3 +1371,69 @@ async fn members_are_imported_in_bulk_with_opening_balances() {
     assert_eq!(answer.status, 404);
     server.stop().await;
 }
+
+/// Every `$ref` string under `value`.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_carries_json_schemas_of_the_bodies() {
+    let server = Server::start().await;
+    let doc = server
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await
+        .body;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(
+        all.len() > 30,
+        "bodies are described by reference: {}",
+        all.len()
+    );
+    for r in &all {
+        let mut target = &doc;
+        for part in r
+            .strip_prefix("#/")
+            .unwrap_or_else(|| panic!("{r} is not local"))
+            .split('/')
+        {
+            target = &target[part];
+        }
+        assert!(!target.is_null(), "{r} does not resolve");
+    }
+    // Every route that takes a body documents it; the actions without one do not.
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let body = &operation["requestBody"]["content"]["application/json"]["schema"];
+            let bodiless = path.ends_with(":activate")
+                || path.ends_with(":rollback")
+                || path.ends_with(":disable")
+                || path.contains("dead-letters/");
+            let takes_body = matches!(method.as_str(), "post" | "put") && !bodiless;
+            assert_eq!(!body.is_null(), takes_body, "{method} {path}: {body}");
+        }
+    }
+    // The event schema knows the event kinds and the money fields' integer type.
+    let event = serde_json::to_string(&schemas["Event"]).unwrap();
+    let kinds = serde_json::to_string(&schemas["EventKind"]).unwrap();
+    assert!(
+        event.contains("occurred_at") && kinds.contains("Purchase"),
+        "{event} {kinds}"
+    );
+    let purchase = &schemas["Purchase"]["properties"];
+    assert_eq!(purchase["paid"]["type"], "integer", "{purchase}");
+    server.stop().await;
+}

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 
 /// Body of `POST /v1/brands/{brand}/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyRequest {
     scopes: Vec<Scope>,
@@ -65,7 +65,7 @@ async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAccess,
     Params(brand): Params<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::Items<auth::KeyRecord>>, ApiError> {
     let keys = blocking(&state, move |rb| {
         if rb.db().brand(&brand)?.is_none() {
             return Err(ApiError::new(
@@ -77,7 +77,7 @@ async fn list_keys(
         Ok(auth::list_keys(rb.db(), Some(&brand))?)
     })
     .await?;
-    Ok(Json(serde_json::json!({ "items": keys })))
+    Ok(Json(super::Items { items: keys }))
 }
 
 async fn revoke_key(
@@ -113,14 +113,14 @@ pub(super) fn routes(table: Table) -> Table {
     table
         .add(
             "/v1/brands",
-            &[spec("POST", "/v1/brands", admin, 201, "admin", "Create a brand (body: Brand; 409 if it exists).")],
+            &[spec("POST", "/v1/brands", admin, 201, "admin", "Create a brand (body: Brand; 409 if it exists).").takes::<Brand>().answers::<Brand>()],
             post(create_brand),
         )
         .add(
             "/v1/brands/{brand}/keys",
             &[
-                spec("POST", "/v1/brands/{brand}/keys", admin, 201, "admin", "Create an API key of the brand (body: {scopes, label}); the key is in the answer only."),
-                spec("GET", "/v1/brands/{brand}/keys", admin, 200, "admin", "The brand's keys: id, scopes, label, creation time (never the key itself)."),
+                spec("POST", "/v1/brands/{brand}/keys", admin, 201, "admin", "Create an API key of the brand (body: {scopes, label}); the key is in the answer only.").takes::<KeyRequest>().answers::<NewKey>(),
+                spec("GET", "/v1/brands/{brand}/keys", admin, 200, "admin", "The brand's keys: id, scopes, label, creation time (never the key itself).").answers::<super::Items<auth::KeyRecord>>(),
             ],
             post(create_key).get(list_keys),
         )

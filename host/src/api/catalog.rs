@@ -4,11 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{BrandAccess, JsonBody, MembersScope, Params};
-use super::{AppState, Table, blocking, spec};
+use super::{AppState, Count, Items, Table, blocking, spec};
 use crate::auth::Scope;
 use crate::sandbox::bindings::Product;
 use crate::store::Db;
@@ -18,46 +17,46 @@ async fn put_stores(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
     JsonBody(stores): JsonBody<Vec<Store>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Count>, ApiError> {
     let count = stores.len();
     blocking(&state, move |rb| Ok(rb.put_stores(&access.brand, &stores)?)).await?;
-    Ok(Json(json!({ "count": count })))
+    Ok(Json(Count { count }))
 }
 
 async fn get_stores(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<Store>>, ApiError> {
     let stores = blocking(&state, move |rb| Ok(rb.db().stores(&access.brand)?)).await?;
-    Ok(Json(json!({ "items": stores })))
+    Ok(Json(Items { items: stores }))
 }
 
 async fn put_products(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
     JsonBody(products): JsonBody<Vec<Product>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Count>, ApiError> {
     let count = products.len();
     blocking(&state, move |rb| {
         Ok(rb.put_products(&access.brand, &products)?)
     })
     .await?;
-    Ok(Json(json!({ "count": count })))
+    Ok(Json(Count { count }))
 }
 
 async fn get_products(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<Product>>, ApiError> {
     let products = blocking(&state, move |rb| Ok(rb.db().products(&access.brand)?)).await?;
-    Ok(Json(json!({ "items": products })))
+    Ok(Json(Items { items: products }))
 }
 
 async fn put_stock(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
     JsonBody(stock): JsonBody<Vec<Stock>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Count>, ApiError> {
     let count = stock.len();
     blocking(&state, move |rb| {
         for s in &stock {
@@ -78,14 +77,14 @@ async fn put_stock(
         Ok(rb.put_stock(&access.brand, &stock)?)
     })
     .await?;
-    Ok(Json(json!({ "count": count })))
+    Ok(Json(Count { count }))
 }
 
 async fn get_stock(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
     Params((_, store)): Params<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<Stock>>, ApiError> {
     let stock = blocking(&state, move |rb| {
         if rb
             .db()
@@ -104,7 +103,7 @@ async fn get_stock(
         Ok(rb.db().stock(&access.brand, &store)?)
     })
     .await?;
-    Ok(Json(json!({ "items": stock })))
+    Ok(Json(Items { items: stock }))
 }
 
 pub(super) fn routes(table: Table) -> Table {
@@ -113,27 +112,27 @@ pub(super) fn routes(table: Table) -> Table {
         .add(
             "/v1/brands/{brand}/stores",
             &[
-                spec("PUT", "/v1/brands/{brand}/stores", members, 200, "catalog", "Add or replace stores (body: array of Store)."),
-                spec("GET", "/v1/brands/{brand}/stores", members, 200, "catalog", "The brand's stores."),
+                spec("PUT", "/v1/brands/{brand}/stores", members, 200, "catalog", "Add or replace stores (body: array of Store).").takes::<Vec<Store>>().answers::<Count>(),
+                spec("GET", "/v1/brands/{brand}/stores", members, 200, "catalog", "The brand's stores.").answers::<Items<Store>>(),
             ],
             put(put_stores).get(get_stores),
         )
         .add(
             "/v1/brands/{brand}/products",
             &[
-                spec("PUT", "/v1/brands/{brand}/products", members, 200, "catalog", "Add or replace products (body: array of Product)."),
-                spec("GET", "/v1/brands/{brand}/products", members, 200, "catalog", "The brand's products."),
+                spec("PUT", "/v1/brands/{brand}/products", members, 200, "catalog", "Add or replace products (body: array of Product).").takes::<Vec<Product>>().answers::<Count>(),
+                spec("GET", "/v1/brands/{brand}/products", members, 200, "catalog", "The brand's products.").answers::<Items<Product>>(),
             ],
             put(put_products).get(get_products),
         )
         .add(
             "/v1/brands/{brand}/stock",
-            &[spec("PUT", "/v1/brands/{brand}/stock", members, 200, "catalog", "Set stock levels (body: array of {store_id, product_id, quantity}; the stores must exist).")],
+            &[spec("PUT", "/v1/brands/{brand}/stock", members, 200, "catalog", "Set stock levels (body: array of {store_id, product_id, quantity}; the stores must exist).").takes::<Vec<Stock>>().answers::<Count>()],
             put(put_stock),
         )
         .add(
             "/v1/brands/{brand}/stores/{store}/stock",
-            &[spec("GET", "/v1/brands/{brand}/stores/{store}/stock", members, 200, "catalog", "Stock levels of one store.")],
+            &[spec("GET", "/v1/brands/{brand}/stores/{store}/stock", members, 200, "catalog", "Stock levels of one store.").answers::<Items<Stock>>()],
             get(get_stock),
         )
 }

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::ApiOptions;
 
 /// Everything `rulebox serve` needs.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
     pub listen: SocketAddr,

@@ -60,7 +60,7 @@ async fn ingest(
 
 /// One item of a batch answer: the outcome or the error, with the status it would have had
 /// on its own.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct BatchItem {
     index: usize,
     status: u16,
@@ -74,7 +74,7 @@ async fn batch(
     State(state): State<AppState>,
     access: BrandAccess<EventsScope>,
     JsonBody(events): JsonBody<Vec<Event>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::Items<BatchItem>>, ApiError> {
     if events.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             "batch-too-large",
@@ -119,7 +119,7 @@ async fn batch(
         Ok(items)
     })
     .await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(super::Items { items }))
 }
 
 async fn dry_run(
@@ -133,7 +133,7 @@ async fn dry_run(
 }
 
 /// Body of `POST …/queries/coupons`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CouponQuery {
     member_id: String,
@@ -142,7 +142,7 @@ struct CouponQuery {
 }
 
 /// Body of `POST …/queries/recommendations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RecommendationQuery {
     member_id: String,
@@ -187,27 +187,27 @@ pub(super) fn routes(table: Table) -> Table {
     table
         .add(
             "/v1/brands/{brand}/events",
-            &[spec("POST", "/v1/brands/{brand}/events", events, 201, "events", "Ingest one event (201 new; 200 with duplicate: true for a repeated id; 422 if a plugin aborted it).")],
+            &[spec("POST", "/v1/brands/{brand}/events", events, 201, "events", "Ingest one event (201 new; 200 with duplicate: true for a repeated id; 422 if a plugin aborted it).").takes::<Event>().answers::<EventOutcome>()],
             post(ingest),
         )
         .add(
             "/v1/brands/{brand}/events:batch",
-            &[spec("POST", "/v1/brands/{brand}/events:batch", events, 200, "events", "Ingest up to 1000 events in order; items[i] holds each one's outcome or error and status.")],
+            &[spec("POST", "/v1/brands/{brand}/events:batch", events, 200, "events", "Ingest up to 1000 events in order; items[i] holds each one's outcome or error and status.").takes::<Vec<Event>>().answers::<super::Items<BatchItem>>()],
             post(batch),
         )
         .add(
             "/v1/brands/{brand}/events:dry-run",
-            &[spec("POST", "/v1/brands/{brand}/events:dry-run", events, 200, "events", "Evaluate an event as ingest would, committing nothing.")],
+            &[spec("POST", "/v1/brands/{brand}/events:dry-run", events, 200, "events", "Evaluate an event as ingest would, committing nothing.").takes::<Event>().answers::<EventOutcome>()],
             post(dry_run),
         )
         .add(
             "/v1/brands/{brand}/queries/coupons",
-            &[spec("POST", "/v1/brands/{brand}/queries/coupons", events, 200, "queries", "Which coupons fit a cart (body: member_id, at, cart).")],
+            &[spec("POST", "/v1/brands/{brand}/queries/coupons", events, 200, "queries", "Which coupons fit a cart (body: member_id, at, cart).").takes::<CouponQuery>().answers::<QueryOutcome>()],
             post(coupons),
         )
         .add(
             "/v1/brands/{brand}/queries/recommendations",
-            &[spec("POST", "/v1/brands/{brand}/queries/recommendations", events, 200, "queries", "What to offer a member at a place (body: member_id, at, place).")],
+            &[spec("POST", "/v1/brands/{brand}/queries/recommendations", events, 200, "queries", "What to offer a member at a place (body: member_id, at, place).").takes::<RecommendationQuery>().answers::<QueryOutcome>()],
             post(recommendations),
         )
 }

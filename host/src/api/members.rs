@@ -45,7 +45,7 @@ async fn put_members(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
     JsonBody(profiles): JsonBody<Vec<MemberProfile>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::Count>, ApiError> {
     if profiles.len() > super::MAX_BATCH {
         return Err(ApiError::bad_request(
             "batch-too-large",
@@ -66,7 +66,7 @@ async fn put_members(
         Ok(rb.put_members(&access.brand, profiles)?)
     })
     .await?;
-    Ok(Json(serde_json::json!({ "count": count })))
+    Ok(Json(super::Count { count }))
 }
 
 async fn get_member(
@@ -80,7 +80,7 @@ async fn get_member(
 }
 
 /// Query of the ledger route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LedgerParams {
     /// Entries after this sequence number (the `next_after` of the previous page).
@@ -89,7 +89,7 @@ struct LedgerParams {
 }
 
 /// A page of a ledger.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct LedgerPage {
     items: Vec<LedgerEntry>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -137,14 +137,14 @@ async fn coupons(
     State(state): State<AppState>,
     access: BrandAccess<MembersScope>,
     Params((_, id)): Params<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::Items<HeldCoupon>>, ApiError> {
     let coupons: Vec<HeldCoupon> = blocking(&state, move |rb| {
         rb.member(&access.brand, &id)
             .map(|m| m.coupons)
             .map_err(ApiError::from)
     })
     .await?;
-    Ok(Json(serde_json::json!({ "items": coupons })))
+    Ok(Json(super::Items { items: coupons }))
 }
 
 pub(super) fn routes(table: Table) -> Table {
@@ -152,25 +152,25 @@ pub(super) fn routes(table: Table) -> Table {
     table
         .add(
             "/v1/brands/{brand}/members",
-            &[spec("PUT", "/v1/brands/{brand}/members", members, 200, "members", "Create or update up to 1000 members at once (body: array of MemberProfile); new members get their opening_points and lifetime, existing ones keep points and history.")],
+            &[spec("PUT", "/v1/brands/{brand}/members", members, 200, "members", "Create or update up to 1000 members at once (body: array of MemberProfile); new members get their opening_points and lifetime, existing ones keep points and history.").takes::<Vec<MemberProfile>>().answers::<super::Count>()],
             axum::routing::put(put_members),
         )
         .add(
             "/v1/brands/{brand}/members/{id}",
             &[
-                spec("PUT", "/v1/brands/{brand}/members/{id}", members, 200, "members", "Create a member or update their profile (body: MemberProfile; points and history are kept)."),
-                spec("GET", "/v1/brands/{brand}/members/{id}", members, 200, "members", "A member's record."),
+                spec("PUT", "/v1/brands/{brand}/members/{id}", members, 200, "members", "Create a member or update their profile (body: MemberProfile; points and history are kept).").takes::<MemberProfile>().answers::<Member>(),
+                spec("GET", "/v1/brands/{brand}/members/{id}", members, 200, "members", "A member's record.").answers::<Member>(),
             ],
             get(get_member).put(put_member),
         )
         .add(
             "/v1/brands/{brand}/members/{id}/ledger",
-            &[spec("GET", "/v1/brands/{brand}/members/{id}/ledger", members, 200, "members", "A page of a member's points ledger (?after=<seq>&limit=<n>); next_after gives the next page.")],
+            &[spec("GET", "/v1/brands/{brand}/members/{id}/ledger", members, 200, "members", "A page of a member's points ledger (?after=<seq>&limit=<n>); next_after gives the next page.").answers::<LedgerPage>()],
             get(ledger),
         )
         .add(
             "/v1/brands/{brand}/members/{id}/coupons",
-            &[spec("GET", "/v1/brands/{brand}/members/{id}/coupons", members, 200, "members", "The coupons a member holds.")],
+            &[spec("GET", "/v1/brands/{brand}/members/{id}/coupons", members, 200, "members", "The coupons a member holds.").answers::<super::Items<HeldCoupon>>()],
             get(coupons),
         )
 }

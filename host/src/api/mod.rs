@@ -87,8 +87,25 @@ impl AppState {
     }
 }
 
+/// `{"items": [...]}`: the answer of every list route.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// `{"count": n}`: the answer of every bulk write.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Count {
+    /// How many items were written.
+    pub count: usize,
+}
+
+/// Adds the JSON Schema of a body type to a generator's definitions and returns the schema
+/// (usually a `$ref` to it).
+pub type SchemaOf = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
 /// One documented route: method, path as published (`{x}:action` for custom methods), the
-/// scope it needs and what it answers on success.
+/// scope it needs, what it answers on success and the schemas of its bodies.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteSpec {
     pub method: &'static str,
@@ -99,6 +116,26 @@ pub struct RouteSpec {
     pub success: u16,
     pub tag: &'static str,
     pub summary: &'static str,
+    /// The request body's schema, for routes that take one.
+    #[serde(skip)]
+    pub request: Option<SchemaOf>,
+    /// The success answer's schema, for routes that answer JSON.
+    #[serde(skip)]
+    pub response: Option<SchemaOf>,
+}
+
+impl RouteSpec {
+    /// Documents the request body as `T`.
+    pub(crate) fn takes<T: schemars::JsonSchema>(mut self) -> Self {
+        self.request = Some(|generator| generator.subschema_for::<T>());
+        self
+    }
+
+    /// Documents the success answer as `T`.
+    pub(crate) fn answers<T: schemars::JsonSchema>(mut self) -> Self {
+        self.response = Some(|generator| generator.subschema_for::<T>());
+        self
+    }
 }
 
 /// A documented route (see [`RouteSpec`]).
@@ -117,6 +154,8 @@ pub(crate) const fn spec(
         success,
         tag,
         summary,
+        request: None,
+        response: None,
     }
 }
 

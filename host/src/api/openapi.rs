@@ -1,7 +1,8 @@
 //! `GET /v1/openapi.json`: an OpenAPI 3.1 document built from the route table, so every
 //! route the router serves is in it (and nothing else). Each operation carries the scope it
-//! needs as `x-rulebox-scope`. Request and answer bodies are described in words (with the
-//! host type they serialise); full JSON schemas are not generated yet.
+//! needs as `x-rulebox-scope`. Request and answer bodies carry JSON Schemas (2020-12, as
+//! OpenAPI 3.1 takes them) derived by schemars from the very types the handlers decode and
+//! encode, so the document cannot drift from what the server accepts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,10 @@ use super::{RouteSpec, Table, spec};
 
 /// The OpenAPI document of `routes`.
 pub fn document(routes: &[RouteSpec]) -> Value {
+    let mut generator = schemars::SchemaGenerator::new(
+        schemars::generate::SchemaSettings::draft2020_12()
+            .with(|s| s.definitions_path = "/components/schemas".into()),
+    );
     let mut paths: BTreeMap<&str, serde_json::Map<String, Value>> = BTreeMap::new();
     for route in routes {
         let params: Vec<Value> = route
@@ -31,10 +36,14 @@ pub fn document(routes: &[RouteSpec]) -> Value {
             })
             .collect();
         let mut responses = serde_json::Map::new();
-        responses.insert(
-            route.success.to_string(),
-            json!({ "description": "success", "content": { "application/json": {} } }),
-        );
+        let success = match route.response {
+            Some(schema) => {
+                json!({ "description": "success", "content": { "application/json": { "schema": schema(&mut generator) } } })
+            }
+            None if route.success == 204 => json!({ "description": "success, no content" }),
+            None => json!({ "description": "success", "content": { "application/json": {} } }),
+        };
+        responses.insert(route.success.to_string(), success);
         responses.insert(
             "default".into(),
             json!({ "$ref": "#/components/responses/Error" }),
@@ -51,10 +60,10 @@ pub fn document(routes: &[RouteSpec]) -> Value {
             Some(_) => json!([{ "bearer": [] }]),
             None => json!([]),
         };
-        if matches!(route.method, "POST" | "PUT") {
+        if let Some(schema) = route.request {
             operation["requestBody"] = json!({
                 "required": true,
-                "content": { "application/json": { "schema": { "description": route.summary } } },
+                "content": { "application/json": { "schema": schema(&mut generator) } },
             });
         }
         paths
@@ -72,9 +81,23 @@ pub fn document(routes: &[RouteSpec]) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": {
+            "schemas": schemas(generator.take_definitions(true)),
+            "responses": {
                 "Error": {
-                    "type": "object",
+                    "description": "error",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+                },
+            },
+        },
+    })
+}
+
+/// The generated definitions plus the error body every route may answer.
+fn schemas(mut definitions: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    definitions.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
                     "required": ["error"],
                     "properties": { "error": {
                         "type": "object",
@@ -86,16 +109,9 @@ pub fn document(routes: &[RouteSpec]) -> Value {
                             "details": { "type": "object" },
                         },
                     } },
-                },
-            },
-            "responses": {
-                "Error": {
-                    "description": "error",
-                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
-                },
-            },
-        },
-    })
+        }),
+    );
+    definitions
 }
 
 fn operation_id(route: &RouteSpec) -> String {

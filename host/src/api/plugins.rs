@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::events::MAX_BATCH;
@@ -27,7 +26,7 @@ use crate::registry::{Activation, Manifest, PluginVersion};
 use crate::sandbox::bindings::Event;
 
 /// Body of an upload.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Upload {
     manifest: Manifest,
@@ -38,7 +37,7 @@ struct Upload {
 }
 
 /// Answer of an upload.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Installed {
     version: PluginVersion,
     /// The plugin's activation, if `activate` was asked.
@@ -88,7 +87,7 @@ async fn install(
 }
 
 /// One plugin: its activation and installed versions.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct PluginInfo {
     name: String,
     active: Option<String>,
@@ -134,9 +133,9 @@ fn ensure_installed(rb: &Rulebox, brand: &str, name: &str) -> Result<(), ApiErro
 async fn list(
     State(state): State<AppState>,
     access: BrandAccess<PluginsScope>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<super::Items<PluginInfo>>, ApiError> {
     let infos = blocking(&state, move |rb| plugin_infos(rb, &access.brand)).await?;
-    Ok(Json(json!({ "items": infos })))
+    Ok(Json(super::Items { items: infos }))
 }
 
 fn no_such_action(what: &str) -> ApiError {
@@ -148,7 +147,7 @@ fn no_such_action(what: &str) -> ApiError {
 }
 
 /// Body of `POST …/plugins/{name}/versions/{version}:replay`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
     /// The events to re-evaluate, in order (at most [`MAX_BATCH`]).
@@ -254,9 +253,9 @@ async fn plugin_action(
 async fn dead_letters(
     State(state): State<AppState>,
     access: BrandAccess<PluginsScope>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<super::Items<crate::store::model::DeadLetter>>, ApiError> {
     let letters = blocking(&state, move |rb| Ok(rb.dead_letters(&access.brand)?)).await?;
-    Ok(Json(json!({ "items": letters })))
+    Ok(Json(super::Items { items: letters }))
 }
 
 /// `POST …/dead-letters/{event_id}:replay`.
@@ -290,8 +289,8 @@ pub(super) fn routes(table: Table) -> Table {
         .add(
             "/v1/brands/{brand}/plugins",
             &[
-                spec("POST", "/v1/brands/{brand}/plugins", plugins, 201, "plugins", "Install a plugin version (JSON: manifest, wasm_base64, activate); 409 if the version exists with other content."),
-                spec("GET", "/v1/brands/{brand}/plugins", plugins, 200, "plugins", "Every plugin with its active version, rollback history and installed versions."),
+                spec("POST", "/v1/brands/{brand}/plugins", plugins, 201, "plugins", "Install a plugin version (JSON: manifest, wasm_base64, activate); 409 if the version exists with other content.").takes::<Upload>().answers::<Installed>(),
+                spec("GET", "/v1/brands/{brand}/plugins", plugins, 200, "plugins", "Every plugin with its active version, rollback history and installed versions.").answers::<super::Items<PluginInfo>>(),
             ],
             post(install)
                 .layer(DefaultBodyLimit::max(upload_limit))
@@ -300,8 +299,8 @@ pub(super) fn routes(table: Table) -> Table {
         .add(
             "/v1/brands/{brand}/plugins/{name}/versions/{version}",
             &[
-                spec("POST", "/v1/brands/{brand}/plugins/{name}/versions/{version}:activate", plugins, 200, "plugins", "Make a version the active one (the previous one goes into the rollback history)."),
-                spec("POST", "/v1/brands/{brand}/plugins/{name}/versions/{version}:replay", plugins, 200, "plugins", "Re-evaluate up to 1000 events (body: {\"events\": [Event…]}) with this version in place of the active one, committing nothing; per event: same, changed, drift, not-handled or failed, with the stored, active and candidate effects."),
+                spec("POST", "/v1/brands/{brand}/plugins/{name}/versions/{version}:activate", plugins, 200, "plugins", "Make a version the active one (the previous one goes into the rollback history).").answers::<Activation>(),
+                spec("POST", "/v1/brands/{brand}/plugins/{name}/versions/{version}:replay", plugins, 200, "plugins", "Re-evaluate up to 1000 events (body: {\"events\": [Event…]}) with this version in place of the active one, committing nothing; per event: same, changed, drift, not-handled or failed, with the stored, active and candidate effects.").takes::<ReplayBody>().answers::<ReplayReport>(),
                 spec("DELETE", "/v1/brands/{brand}/plugins/{name}/versions/{version}", plugins, 204, "plugins", "Remove an inactive version (409 if active)."),
             ],
             post(version_action).delete(remove),
@@ -309,24 +308,24 @@ pub(super) fn routes(table: Table) -> Table {
         .add(
             "/v1/brands/{brand}/plugins/{name}",
             &[
-                spec("POST", "/v1/brands/{brand}/plugins/{name}:rollback", plugins, 200, "plugins", "Re-activate the version active before the current one (409 if none)."),
-                spec("POST", "/v1/brands/{brand}/plugins/{name}:disable", plugins, 200, "plugins", "Stop running the plugin (its versions stay installed)."),
+                spec("POST", "/v1/brands/{brand}/plugins/{name}:rollback", plugins, 200, "plugins", "Re-activate the version active before the current one (409 if none).").answers::<Activation>(),
+                spec("POST", "/v1/brands/{brand}/plugins/{name}:disable", plugins, 200, "plugins", "Stop running the plugin (its versions stay installed).").answers::<Activation>(),
             ],
             post(plugin_action),
         )
         .add(
             "/v1/brands/{brand}/plugins/{name}/stats",
-            &[spec("GET", "/v1/brands/{brand}/plugins/{name}/stats", plugins, 200, "plugins", "Calls, failures by cause, and fuel and time percentiles per version since the host started (404 unknown-plugin if not installed).")],
+            &[spec("GET", "/v1/brands/{brand}/plugins/{name}/stats", plugins, 200, "plugins", "Calls, failures by cause, and fuel and time percentiles per version since the host started (404 unknown-plugin if not installed).").answers::<PluginStatsView>()],
             get(stats),
         )
         .add(
             "/v1/brands/{brand}/dead-letters",
-            &[spec("GET", "/v1/brands/{brand}/dead-letters", plugins, 200, "dead letters", "Events a plugin aborted, waiting for replay.")],
+            &[spec("GET", "/v1/brands/{brand}/dead-letters", plugins, 200, "dead letters", "Events a plugin aborted, waiting for replay.").answers::<super::Items<crate::store::model::DeadLetter>>()],
             get(dead_letters),
         )
         .add(
             "/v1/brands/{brand}/dead-letters/{event_id}",
-            &[spec("POST", "/v1/brands/{brand}/dead-letters/{event_id}:replay", plugins, 200, "dead letters", "Process a dead-lettered event again (after fixing its plugin).")],
+            &[spec("POST", "/v1/brands/{brand}/dead-letters/{event_id}:replay", plugins, 200, "dead letters", "Process a dead-lettered event again (after fixing its plugin).").answers::<EventOutcome>()],
             post(replay),
         )
 }

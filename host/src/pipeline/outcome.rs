@@ -9,7 +9,7 @@ use crate::store::StorageError;
 use crate::store::model::LedgerEntry;
 
 /// One effect and who decided it, for whom.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppliedEffect {
     pub member_id: String,
     pub plugin: String,
@@ -18,7 +18,7 @@ pub struct AppliedEffect {
 }
 
 /// A ledger entry with its member.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberLedgerEntry {
     pub member_id: String,
     #[serde(flatten)]
@@ -26,7 +26,7 @@ pub struct MemberLedgerEntry {
 }
 
 /// A member's state after the event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberState {
     pub id: String,
     pub tier: String,
@@ -34,7 +34,7 @@ pub struct MemberState {
 }
 
 /// Cost of one plugin call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CallStat {
     pub plugin: String,
     pub version: String,
@@ -44,7 +44,7 @@ pub struct CallStat {
 }
 
 /// The result of an event: applied (or, for a dry run, what would be applied).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventOutcome {
     pub event_id: String,
     pub brand: String,
@@ -70,7 +70,7 @@ pub struct EventOutcome {
 }
 
 /// One plugin's answer to a query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginAnswer {
     pub plugin: String,
     pub version: String,
@@ -78,7 +78,7 @@ pub struct PluginAnswer {
 }
 
 /// The answers of every plugin that handles the query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueryOutcome {
     pub answers: Vec<PluginAnswer>,
     pub failures: Vec<PluginFailure>,

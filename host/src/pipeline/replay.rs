@@ -21,7 +21,7 @@ use crate::store::Db;
 use crate::validate::check_event;
 
 /// How the candidate's decision on one event compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReplayStatus {
     /// The candidate does not handle this kind of event.
@@ -40,7 +40,7 @@ pub enum ReplayStatus {
 }
 
 /// One replayed event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReplayItem {
     pub event_id: String,
     pub status: ReplayStatus,
@@ -59,7 +59,7 @@ pub struct ReplayItem {
 }
 
 /// How many events got each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct ReplaySummary {
     pub same: usize,
@@ -82,7 +82,7 @@ impl ReplaySummary {
 }
 
 /// What replaying events against a candidate version found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReplayReport {
     pub brand: String,
     pub plugin: String,

@@ -63,7 +63,7 @@ impl<T: Copy> Ring<T> {
 
 /// The 50th, 90th and 99th percentiles and the maximum of a set of samples (nearest rank:
 /// each is a value that was actually observed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -104,7 +104,7 @@ struct Counters {
 }
 
 /// One plugin version's statistics, as read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionStatsView {
     pub version: String,
     /// Calls since the host started, failed ones included.
@@ -123,7 +123,7 @@ pub struct VersionStatsView {
 }
 
 /// A plugin's statistics per version, since the host started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginStatsView {
     pub brand: String,
     pub plugin: String,

@@ -6,7 +6,7 @@ wasmtime::component::bindgen!({
     world: "rulebox:plugin/rule-plugin@0.1.0",
     // Host imports may trap: that is how the host stops a plugin that abuses them.
     imports: { default: trappable },
-    additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema],
 });
 
 pub use exports::rulebox::plugin::rule::{Description, MemberField, RuleError};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::bindings::RuleError;
 
 /// Why a plugin call did not produce a usable result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum FailureCause {
     #[error(
@@ -69,7 +69,7 @@ impl FailureCause {
 }
 
 /// A [`RuleError`] in a stable, serialisable shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuleErrorView {
     /// `invalid-config`, `invalid-input`, `unsupported` or `internal`.
     pub code: String,
@@ -98,7 +98,7 @@ impl fmt::Display for RuleErrorView {
 }
 
 /// A plugin call that failed, naming the plugin, its version, the event (or query) and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema)]
 #[error("plugin {plugin}@{version} failed on {subject}: {cause}")]
 pub struct PluginFailure {
     pub plugin: String,

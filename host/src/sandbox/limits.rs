@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Per-plugin resource bounds, set in the plugin's manifest. Every field has a safe default;
 /// a brand may lower or raise them within the host's ceilings ([`Limits::ceiling`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Instruction budget per call (wasmtime fuel: roughly one unit per wasm instruction).

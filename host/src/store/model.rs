@@ -10,7 +10,7 @@ use crate::sandbox::bindings::{
 };
 
 /// A brand (tenant) and its platform-level settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Brand {
     /// Lower-case letters, digits and `-`, at most 64 bytes.
@@ -34,7 +34,7 @@ impl Default for Brand {
 }
 
 /// A block of points from one award, tracked so expiry and deductions know what is left.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PointLot {
     /// Ledger sequence number of the award.
     pub seq: u64,
@@ -46,7 +46,7 @@ pub struct PointLot {
 }
 
 /// A member and everything the host knows about them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Member {
     pub id: String,
     pub tier: String,
@@ -125,7 +125,7 @@ pub fn zero_activity() -> Activity {
 }
 
 /// What an operator may set on a member directly (import, API).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemberProfile {
     pub id: String,
@@ -147,7 +147,7 @@ pub struct MemberProfile {
 }
 
 /// Why the points balance moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LedgerKind {
     Award,
@@ -158,7 +158,7 @@ pub enum LedgerKind {
 }
 
 /// One append-only line of a member's points ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerEntry {
     pub seq: u64,
     pub kind: LedgerKind,
@@ -178,7 +178,7 @@ pub struct LedgerEntry {
 }
 
 /// The points a purchase earned, for reversing them on refund.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderPoints {
     pub order_id: String,
     /// The event that recorded the purchase.
@@ -196,7 +196,7 @@ pub struct OrderPoints {
 }
 
 /// A store of a brand.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Store {
     pub id: String,
     pub name: String,
@@ -220,7 +220,7 @@ fn default_closes() -> u16 {
 }
 
 /// Units of a product at a store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stock {
     pub store_id: String,
     pub product_id: String,
@@ -228,7 +228,7 @@ pub struct Stock {
 }
 
 /// An event that a plugin set to abort could not process; replayable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeadLetter {
     pub event: crate::sandbox::bindings::Event,
     pub failure: crate::sandbox::PluginFailure,
