@@ -1437,3 +1437,111 @@ async fn the_openapi_document_carries_json_schemas_of_the_bodies() {
     assert_eq!(purchase["paid"]["type"], "integer", "{purchase}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_get_a_clear_4xx_and_change_nothing() {
+    let server = Server::start().await;
+    let key = server.brand("tea").await;
+    server.deploy("tea", &key, &WELCOME, true).await;
+    let path = "/v1/brands/tea/events";
+    let good = sign_up_event("tea", "e-1", "m-1");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "invalid UTF-8",
+            b"{\"id\": \"\xff\xfe\"}".to_vec(),
+            "malformed-json",
+        ),
+        (
+            "deep nesting",
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+            "invalid-body",
+        ),
+        (
+            "number past i64",
+            good.to_string()
+                .replace("1773538200000", "99999999999999999999")
+                .into_bytes(),
+            "invalid-body",
+        ),
+        (
+            "unknown top-level field",
+            {
+                let mut e = good.clone();
+                e["points"] = 1_000_000.into();
+                e.to_string().into_bytes()
+            },
+            "unknown-field",
+        ),
+        (
+            "unknown nested field",
+            {
+                let mut e = good.clone();
+                e["kind"]["SignUp"]["bonus"] = 500.into();
+                e.to_string().into_bytes()
+            },
+            "unknown-field",
+        ),
+        (
+            "trailing garbage",
+            format!("{good} {{}}").into_bytes(),
+            "malformed-json",
+        ),
+        ("empty body", Vec::new(), "malformed-json"),
+    ];
+    for (what, body, code) in cases {
+        let answer = server.raw(Method::POST, path, Some(&key), Some(body)).await;
+        assert_eq!(
+            (answer.status, answer.body["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{what}: {}",
+            answer.body
+        );
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("; "),
+            "{what}: the message says what to do: {message}"
+        );
+    }
+    // Deep nesting where any JSON is taken (a plugin's config): the parser's depth limit.
+    let deep = format!(
+        r#"{{"manifest": {{"brand": "tea", "name": "x", "version": "1", "config": {}{}}}, "wasm_base64": ""}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let answer = server
+        .raw(
+            Method::POST,
+            "/v1/brands/tea/plugins",
+            Some(&key),
+            Some(deep.into_bytes()),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("recursion limit"),
+        "{}",
+        answer.body
+    );
+    // The unknown field is named, so the caller can fix it.
+    let mut e = good.clone();
+    e["kind"]["SignUp"]["bonus"] = 500.into();
+    let answer = server.call(Method::POST, path, Some(&key), Some(e)).await;
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(".bonus"),
+        "{}",
+        answer.body
+    );
+    // Nothing of it was applied: the member does not exist; the good event still works.
+    let answer = server
+        .call(Method::GET, "/v1/brands/tea/members/m-1", Some(&key), None)
+        .await;
+    assert_eq!(answer.status, 404);
+    server.ok(Method::POST, path, &key, Some(good), 201).await;
+    server.stop().await;
+}

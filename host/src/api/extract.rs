@@ -165,7 +165,22 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 ApiError::bad_request("unreadable-body", e.body_text())
             }
         })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+        // Fields the route does not know are refused, not silently dropped: a misspelt
+        // field would otherwise be a rule that quietly never fires.
+        let mut unknown = Vec::new();
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let decoded = serde_ignored::deserialize(&mut json, |path| unknown.push(path.to_string()))
+            .and_then(|value| json.end().map(|()| value));
+        if decoded.is_ok() && !unknown.is_empty() {
+            return Err(ApiError::bad_request(
+                "unknown-field",
+                format!(
+                    "the body has fields this route does not take: {}; remove them (the body's shape is in /v1/openapi.json)",
+                    unknown.join(", ")
+                ),
+            ));
+        }
+        decoded.map(JsonBody).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
                 Category::Data => ApiError::bad_request(
