@@ -40,13 +40,13 @@ struct Answer {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(ApiOptions::default()).await
+    }
+
+    async fn start_with(options: ApiOptions) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let rulebox = Arc::new(rulebox_host::Rulebox::open(dir.path()).unwrap());
-        let state = AppState::new(
-            rulebox,
-            Some(AdminKey::new(ADMIN).unwrap()),
-            ApiOptions::default(),
-        );
+        let state = AppState::new(rulebox, Some(AdminKey::new(ADMIN).unwrap()), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1543,5 +1543,47 @@ async fn hostile_bodies_get_a_clear_4xx_and_change_nothing() {
         .await;
     assert_eq!(answer.status, 404);
     server.ok(Method::POST, path, &key, Some(good), 201).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_clients_are_cut_off_and_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start_with(ApiOptions {
+        header_timeout: Duration::from_secs(1),
+        max_connections: 8,
+        ..ApiOptions::default()
+    })
+    .await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // Eight connections trickling headers: as many as the server takes at once.
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"POST /v1/brands/tea/events HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    // Each is closed by the server once the header deadline passes.
+    for mut stream in slow {
+        let mut buf = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "a trickling client was still connected after 10 s"
+        );
+    }
+    let cut_after = started.elapsed();
+    assert!(
+        cut_after < Duration::from_secs(5),
+        "cut off after {cut_after:?}"
+    );
+    // The server took the slots back and answers as before.
+    let answer = server.call(Method::GET, "/v1/health", None, None).await;
+    assert_eq!(answer.status, 200);
     server.stop().await;
 }

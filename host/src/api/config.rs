@@ -7,6 +7,8 @@
 //! | `data_dir` | `RULEBOX_DATA_DIR` | `rulebox-data` |
 //! | `admin_key` | `RULEBOX_ADMIN_KEY` | none (use `rulebox key create --admin`) |
 //! | `request_timeout_secs` | `RULEBOX_REQUEST_TIMEOUT_SECS` | `30` |
+//! | `header_timeout_secs` | `RULEBOX_HEADER_TIMEOUT_SECS` | `10` |
+//! | `max_connections` | `RULEBOX_MAX_CONNECTIONS` | `10000` |
 //! | `json_body_limit` | `RULEBOX_JSON_BODY_LIMIT` | `1048576` (1 MiB) |
 //! | `plugin_body_limit` | `RULEBOX_PLUGIN_BODY_LIMIT` | `25165824` (24 MiB) |
 //!
@@ -30,6 +32,10 @@ pub struct ServeConfig {
     /// The platform admin key (at least 24 characters). Never logged.
     pub admin_key: Option<String>,
     pub request_timeout_secs: u64,
+    /// Longest a client may take to send its headers; also the keep-alive idle limit.
+    pub header_timeout_secs: u64,
+    /// Most connections served at once.
+    pub max_connections: usize,
     pub json_body_limit: usize,
     pub plugin_body_limit: usize,
 }
@@ -41,6 +47,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("data_dir", &self.data_dir)
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("max_connections", &self.max_connections)
             .field("json_body_limit", &self.json_body_limit)
             .field("plugin_body_limit", &self.plugin_body_limit)
             .finish()
@@ -55,6 +63,8 @@ impl Default for ServeConfig {
             data_dir: PathBuf::from("rulebox-data"),
             admin_key: None,
             request_timeout_secs: options.request_timeout.as_secs(),
+            header_timeout_secs: options.header_timeout.as_secs(),
+            max_connections: options.max_connections,
             json_body_limit: options.json_body_limit,
             plugin_body_limit: options.plugin_body_limit,
         }
@@ -88,17 +98,29 @@ impl ServeConfig {
         for (name, slot) in [
             ("RULEBOX_JSON_BODY_LIMIT", &mut config.json_body_limit),
             ("RULEBOX_PLUGIN_BODY_LIMIT", &mut config.plugin_body_limit),
+            ("RULEBOX_MAX_CONNECTIONS", &mut config.max_connections),
         ] {
             if let Some(v) = env(name) {
                 *slot = v
                     .parse()
-                    .with_context(|| format!("{name}={v:?} is not a number of bytes"))?;
+                    .with_context(|| format!("{name}={v:?} is not a whole number"))?;
             }
         }
-        if let Some(v) = env("RULEBOX_REQUEST_TIMEOUT_SECS") {
-            config.request_timeout_secs = v.parse().with_context(|| {
-                format!("RULEBOX_REQUEST_TIMEOUT_SECS={v:?} is not a number of seconds")
-            })?;
+        for (name, slot) in [
+            (
+                "RULEBOX_REQUEST_TIMEOUT_SECS",
+                &mut config.request_timeout_secs,
+            ),
+            (
+                "RULEBOX_HEADER_TIMEOUT_SECS",
+                &mut config.header_timeout_secs,
+            ),
+        ] {
+            if let Some(v) = env(name) {
+                *slot = v
+                    .parse()
+                    .with_context(|| format!("{name}={v:?} is not a number of seconds"))?;
+            }
         }
         Ok(config)
     }
@@ -109,6 +131,8 @@ impl ServeConfig {
             json_body_limit: self.json_body_limit,
             plugin_body_limit: self.plugin_body_limit,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
         }
     }
 }

@@ -23,10 +23,11 @@ mod catalog;
 mod events;
 mod members;
 mod plugins;
+mod server;
 
 pub use events::MAX_BATCH;
+pub use server::serve;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -53,6 +54,11 @@ pub struct ApiOptions {
     pub plugin_body_limit: usize,
     /// Longest a request may take before the client gets 503 `timeout`.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers (slow-loris defence); also
+    /// how long an idle keep-alive connection is kept.
+    pub header_timeout: Duration,
+    /// Most connections served at once; further clients wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ApiOptions {
@@ -61,6 +67,8 @@ impl Default for ApiOptions {
             json_body_limit: 1 << 20,
             plugin_body_limit: 24 << 20,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }
@@ -243,21 +251,6 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(state.options.json_body_limit))
         .with_state(state)
-}
-
-/// Serves the API on `listener` until `shutdown` completes, then stops accepting and
-/// finishes the requests in flight.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "rulebox API listening");
-    }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
