@@ -1337,6 +1337,27 @@ async fn members_are_imported_in_bulk_with_opening_balances() {
         (Some(250), Some("gold"))
     );
 
+    // Tags are added once and can be taken off.
+    server
+        .ok(
+            Method::PUT,
+            "/v1/brands/tea/members/m-7",
+            &key,
+            Some(json!({"tags": ["vip", "tea-lover"]})),
+            200,
+        )
+        .await;
+    let member = server
+        .ok(
+            Method::PUT,
+            "/v1/brands/tea/members/m-7",
+            &key,
+            Some(json!({"tags": ["vip", "student"], "remove_tags": ["tea-lover"]})),
+            200,
+        )
+        .await;
+    assert_eq!(member["tags"], json!(["student", "vip"]));
+
     // Too many at once, or one without an id: refused whole, nothing written.
     let too_many: Vec<Value> = (0..1001)
         .map(|i| json!({ "id": format!("x-{i}") }))

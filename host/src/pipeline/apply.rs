@@ -71,6 +71,43 @@ fn push_entry(member: &mut Member, changes: &mut Changes, cause: &Cause, entry: 
     });
 }
 
+/// Lots kept apart, newest first; older ones are merged by expiry. Small in tests, so the
+/// property tests exercise the merging.
+#[cfg(not(test))]
+const RECENT_LOTS: usize = 32;
+#[cfg(test)]
+const RECENT_LOTS: usize = 3;
+
+/// Keeps the member record small however many awards a member earns (every event rewrites
+/// the record, so an ever-growing lot list made each event slower than the last): beyond
+/// the newest [`RECENT_LOTS`], lots that expire at the same time become one lot. A merged
+/// lot forgets its orders, so refunding a long-past order takes the reversal from the
+/// soonest-expiring points instead of that order's own lot; the amount reversed is
+/// unchanged (it comes from the order record). Sums, and so expiry totals, are unchanged.
+fn compact_lots(member: &mut Member) {
+    if member.lots.len() <= 2 * RECENT_LOTS {
+        return; // compact in bursts, not on every award
+    }
+    let recent = member.lots.split_off(member.lots.len() - RECENT_LOTS);
+    let mut merged: Vec<PointLot> = Vec::new();
+    for lot in member.lots.drain(..) {
+        match merged.iter_mut().find(|m| m.expires_at == lot.expires_at) {
+            Some(m) => {
+                m.remaining += lot.remaining;
+                m.seq = m.seq.max(lot.seq);
+                m.awards += lot.awards.max(1);
+            }
+            None => merged.push(PointLot {
+                order_id: None,
+                awards: lot.awards.max(1),
+                ..lot
+            }),
+        }
+    }
+    merged.extend(recent);
+    member.lots = merged;
+}
+
 /// Takes up to `amount` points out of the lots: the order's own lots first (for reversals),
 /// then soonest-expiring first, never-expiring last.
 fn consume_lots(member: &mut Member, mut amount: i64, order_id: Option<&str>) {
@@ -155,7 +192,9 @@ pub fn apply_effect(
                     remaining: lot,
                     expires_at: award.expires_at,
                     order_id,
+                    awards: 1,
                 });
+                compact_lots(member);
             }
             member.lifetime.points_earned += award.amount;
             bucket(member, cause).points_earned += award.amount;
@@ -419,7 +458,11 @@ pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> 
     let mut total = 0;
     for lot in due {
         total += lot.remaining;
-        let reason = format!("points of award #{} expired", lot.seq);
+        let reason = if lot.awards > 1 {
+            format!("points of {} awards up to #{} expired", lot.awards, lot.seq)
+        } else {
+            format!("points of award #{} expired", lot.seq)
+        };
         push_entry(
             member,
             changes,

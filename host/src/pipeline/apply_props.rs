@@ -107,3 +107,39 @@ proptest! {
         }
     }
 }
+
+/// However many awards a member earns, the lots stay few (the member record is rewritten on
+/// every event), and they still sum to the balance.
+#[test]
+fn lots_stay_bounded_however_many_awards() {
+    let mut member = Member::new("m-1", 0);
+    for i in 0..1_000i64 {
+        let id = format!("e-{i}");
+        let cause = Cause {
+            event_id: &id,
+            at: (i + 1) * DAY,
+            plugin: Some(("p", "1")),
+            order_id: None,
+            day: (i + 1),
+            window_days: 365,
+        };
+        // Three expiry dates in turn, and awards that never expire.
+        let expires_at = match i % 4 {
+            3 => None,
+            k => Some(10_000 * DAY + k * DAY),
+        };
+        let award = Effect::AwardPoints(Award {
+            amount: 10,
+            reason: "r".into(),
+            expires_at,
+        });
+        apply_effect(&mut member, &mut Changes::default(), &cause, &award).unwrap();
+    }
+    assert_eq!(member.points, 10_000);
+    assert!(member.lots.len() <= 2 * 3 + 4, "{} lots", member.lots.len());
+    assert_eq!(member.lots.iter().map(|l| l.remaining).sum::<i64>(), 10_000);
+    assert_eq!(
+        member.lots.iter().map(|l| i64::from(l.awards)).sum::<i64>(),
+        1_000
+    );
+}

@@ -43,6 +43,14 @@ pub struct PointLot {
     pub expires_at: Option<Timestamp>,
     /// The order whose purchase earned the points, for refund reversal.
     pub order_id: Option<String>,
+    /// How many awards this lot holds: older lots with the same expiry are merged into one
+    /// to keep the member record small (`seq` is then the newest of them).
+    #[serde(default = "one")]
+    pub awards: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A member and everything the host knows about them.
@@ -135,7 +143,10 @@ pub struct MemberProfile {
     pub city: Option<String>,
     pub channel: Option<String>,
     pub inviter: Option<String>,
+    /// Tags to add.
     pub tags: Vec<String>,
+    /// Tags to take off.
+    pub remove_tags: Vec<String>,
     pub attributes: BTreeMap<String, String>,
     pub paid_plan: Option<PaidPlan>,
     /// For members imported from another system: their points balance, written to the
