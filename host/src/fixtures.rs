@@ -24,9 +24,14 @@ pub struct CaseResult {
 
 /// A fixture's stores, stock and catalog, answered by the SDK's fake host so native tests
 /// and `rulebox test` see exactly the same world.
-struct FixtureData(Mutex<FakeHost>);
+pub struct FixtureData(Mutex<FakeHost>);
 
 impl FixtureData {
+    /// The brand data a case's fake host answers (what `run_case` gives the sandbox).
+    pub fn new(host: FakeHost) -> Self {
+        FixtureData(Mutex::new(host))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&FakeHost) -> T) -> T {
         f(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }

@@ -51,7 +51,9 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// What happens to an event when a plugin fails on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailurePolicy {
     /// Nothing of the event is committed; it goes to the dead-letter list for replay.

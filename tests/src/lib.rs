@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod bench;
+
 /// The compiled component of the plugin crate `name` (built by this crate's build script).
 pub fn plugin_path(name: &str) -> PathBuf {
     PathBuf::from(env!("RULEBOX_PLUGINS_DIR")).join(format!("{}.wasm", name.replace('-', "_")))

@@ -31,7 +31,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::registry::{ActivePlugin, BrandPlugins, FailurePolicy, Registry};
-use crate::sandbox::bindings::{Event, EventKind, Query, Referral};
+use crate::sandbox::bindings::{Effect, Event, EventKind, Query, Referral};
 use crate::sandbox::{CallEnv, Sandbox, SandboxConfig};
 use crate::store::model::{Brand, DeadLetter, LedgerEntry, Member, MemberProfile, Stock, Store};
 use crate::store::{Batch, Committed, Db, DbCatalog, KvStore, MemoryKv, SledKv, StorageError};
@@ -63,6 +63,21 @@ pub struct Rulebox {
     registry: Registry,
     locks: MemberLocks,
     stats: PluginStats,
+    /// Runs chain members in place of the sandbox when set (benchmarks only).
+    runner: Option<Arc<dyn EventRunner>>,
+}
+
+/// Runs one chain member's `on-event` in place of the sandbox. Production never sets one;
+/// the benchmark suite does, to run the same pipeline with the rules compiled natively
+/// ([`Rulebox::set_event_runner`]).
+pub trait EventRunner: Send + Sync {
+    /// What `Sandbox::on_event` would answer for `plugin` on `event`.
+    fn on_event(
+        &self,
+        plugin: &ActivePlugin,
+        env: CallEnv,
+        event: &Event,
+    ) -> Result<crate::sandbox::CallReport<Vec<Effect>>, crate::sandbox::PluginFailure>;
 }
 
 /// How [`Rulebox::process`] treats an event. One code path serves all three, so a dry run
@@ -118,6 +133,7 @@ impl Rulebox {
             registry,
             locks: MemberLocks::new(),
             stats: PluginStats::default(),
+            runner: None,
         })
     }
 
@@ -129,6 +145,12 @@ impl Rulebox {
     }
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
+    }
+
+    /// Runs every chain member's `on-event` with `runner` instead of the sandbox. For
+    /// benchmarks comparing the pipeline with native rules; never set in production.
+    pub fn set_event_runner(&mut self, runner: Arc<dyn EventRunner>) {
+        self.runner = Some(runner);
     }
 
     // ----- brands, members, catalog --------------------------------------------------------
@@ -412,35 +434,31 @@ impl Rulebox {
                     description.name.as_str(),
                     description.version.as_str(),
                 )));
-                let result =
-                    self.sandbox
-                        .on_event(&active.plugin, env, target)
-                        .and_then(|report| {
-                            // All of a plugin's effects apply, or none.
-                            let (mut trial, mut trial_changes) = (member.clone(), changes.clone());
-                            let applied = report.output.iter().try_for_each(|effect| {
-                                apply::apply_effect(
-                                    &mut trial,
-                                    &mut trial_changes,
-                                    &plugin_cause,
-                                    effect,
-                                )
-                            });
-                            match applied {
-                                Ok(()) => {
-                                    member = trial;
-                                    changes = trial_changes;
-                                    Ok(report)
-                                }
-                                Err(message) => Err(crate::sandbox::PluginFailure {
-                                    plugin: description.name.clone(),
-                                    version: description.version.clone(),
-                                    subject: format!("event {}", target.id),
-                                    cause: crate::sandbox::FailureCause::InvalidEffect { message },
-                                    stderr: String::new(),
-                                }),
-                            }
-                        });
+                let result = match &self.runner {
+                    Some(runner) => runner.on_event(active, env, target),
+                    None => self.sandbox.on_event(&active.plugin, env, target),
+                }
+                .and_then(|report| {
+                    // All of a plugin's effects apply, or none.
+                    let (mut trial, mut trial_changes) = (member.clone(), changes.clone());
+                    let applied = report.output.iter().try_for_each(|effect| {
+                        apply::apply_effect(&mut trial, &mut trial_changes, &plugin_cause, effect)
+                    });
+                    match applied {
+                        Ok(()) => {
+                            member = trial;
+                            changes = trial_changes;
+                            Ok(report)
+                        }
+                        Err(message) => Err(crate::sandbox::PluginFailure {
+                            plugin: description.name.clone(),
+                            version: description.version.clone(),
+                            subject: format!("event {}", target.id),
+                            cause: crate::sandbox::FailureCause::InvalidEffect { message },
+                            stderr: String::new(),
+                        }),
+                    }
+                });
                 self.stats
                     .record(&brand.id, &description.name, &description.version, &result);
                 match result {
@@ -793,6 +811,9 @@ fn apply_profile(member: &mut Member, profile: MemberProfile) {
     member.inviter = profile.inviter.or(member.inviter.take());
     member.paid_plan = profile.paid_plan.or(member.paid_plan.take());
     member.tags.extend(profile.tags);
+    for tag in &profile.remove_tags {
+        member.tags.remove(tag);
+    }
     member.attributes.extend(profile.attributes);
 }
 

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::bindings::RuleError;
 
 /// Why a plugin call did not produce a usable result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema,
+)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum FailureCause {
     #[error(
@@ -28,6 +30,21 @@ pub enum FailureCause {
     StackOverflow,
     #[error("made more than {limit} host calls in one call; batch them or raise limits.host_calls")]
     TooManyHostCalls { limit: u32 },
+    /// One host call asked for more items than the host reads in one call.
+    #[error(
+        "asked host function {function} for {actual} ids in one call, over the limit of {limit}; ask for at most {limit} at a time (an empty list reads them all)"
+    )]
+    HostCallTooLarge {
+        function: String,
+        actual: u64,
+        limit: u64,
+    },
+    /// More bytes than the host copies in one transfer crossed from the plugin to the host:
+    /// the arguments of one host call, or the result of the call.
+    #[error(
+        "passed more than {limit_bytes} bytes to the host in one transfer (the arguments of a host call, or the effects or answer it returned); pass less per host call and return fewer or smaller effects (raising limits.output_bytes raises this bound too)"
+    )]
+    TransferTooLarge { limit_bytes: u64 },
     #[error(
         "returned {actual} {unit}, over the limit of {limit}; return less or raise limits.{setting}"
     )]
@@ -59,6 +76,8 @@ impl FailureCause {
             FailureCause::TableLimit { .. } => "table-limit",
             FailureCause::StackOverflow => "stack-overflow",
             FailureCause::TooManyHostCalls { .. } => "too-many-host-calls",
+            FailureCause::HostCallTooLarge { .. } => "host-call-too-large",
+            FailureCause::TransferTooLarge { .. } => "transfer-too-large",
             FailureCause::OutputTooLarge { .. } => "output-too-large",
             FailureCause::Trap { .. } => "trap",
             FailureCause::Rule(_) => "rule",
@@ -98,7 +117,9 @@ impl fmt::Display for RuleErrorView {
 }
 
 /// A plugin call that failed, naming the plugin, its version, the event (or query) and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema,
+)]
 #[error("plugin {plugin}@{version} failed on {subject}: {cause}")]
 pub struct PluginFailure {
     pub plugin: String,
@@ -139,6 +160,12 @@ pub enum LoadError {
 pub(crate) enum HostAbort {
     #[error("too many host calls")]
     TooManyHostCalls,
+    #[error("host function {function} was asked for {actual} ids, over the limit of {limit}")]
+    TooManyIds {
+        function: &'static str,
+        actual: usize,
+        limit: usize,
+    },
 }
 
 #[cfg(test)]
@@ -156,6 +183,12 @@ mod tests {
             FailureCause::TableLimit { limit_elements: 1 },
             FailureCause::StackOverflow,
             FailureCause::TooManyHostCalls { limit: 1 },
+            FailureCause::HostCallTooLarge {
+                function: "products".into(),
+                actual: 2,
+                limit: 1,
+            },
+            FailureCause::TransferTooLarge { limit_bytes: 1 },
             FailureCause::OutputTooLarge {
                 actual: 2,
                 limit: 1,

@@ -33,12 +33,13 @@ use bindings::{Answer, Description, Effect, Event, Query, RuleError, RulePlugin,
 use error::HostAbort;
 pub use error::{FailureCause, LoadError, PluginFailure, RuleErrorView};
 pub use limits::{Limits, MAX_MEMORY_BYTES};
-pub use state::{BrandData, CallEnv, PluginLog};
+pub use state::{BrandData, CallEnv, MAX_IDS_PER_HOST_CALL, PluginLog};
 use state::{CallState, Limiter};
 use stdio::CappedPipe;
 
 /// Imports a plugin may have: our host interface and the WASI interfaces Rust's std links
-/// against. Everything else (sockets, HTTP, …) is refused at install time.
+/// against. Everything else (sockets, HTTP, …) is refused at install time. An entry ending in
+/// `@` admits any version of that interface; any other entry must match exactly.
 const ALLOWED_IMPORTS: &[&str] = &[
     "rulebox:plugin/host@0.1.0",
     "rulebox:plugin/types@0.1.0",
@@ -63,6 +64,25 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:random/insecure@",
     "wasi:random/insecure-seed@",
 ];
+
+/// The least the host copies from a plugin in one transfer (the arguments of one host call,
+/// or the result of the call), whatever its limits: see [`transfer_limit`].
+pub const MIN_TRANSFER_BYTES: u64 = 4 << 20;
+
+/// The most bytes the host copies from a plugin in one transfer: the arguments of one host
+/// call, or the effects or answer the call returns (wasmtime's "hostcall fuel", counted in
+/// the host's representation: string bytes plus a few words per list item). Without it a
+/// plugin could make the host allocate far more than its own memory (a list of a million
+/// empty strings costs the plugin 8 MB and the host 24 MB). It is set from the plugin's
+/// output limits so that any result within them always fits.
+pub fn transfer_limit(limits: &Limits) -> u64 {
+    MIN_TRANSFER_BYTES.max(
+        limits
+            .output_bytes
+            .saturating_mul(2)
+            .saturating_add(u64::from(limits.max_effects) * 1024),
+    )
+}
 
 /// Host-wide sandbox settings.
 #[derive(Debug, Clone)]
@@ -189,11 +209,10 @@ impl Sandbox {
     pub fn load(&self, wasm: &[u8], limits: Limits) -> Result<Plugin, LoadError> {
         limits.validate().map_err(LoadError::Limits)?;
         let (component, digest) = self.compile(wasm)?;
-        if let Some(name) = imports(&self.engine, &component).into_iter().find(|name| {
-            !ALLOWED_IMPORTS
-                .iter()
-                .any(|allowed| name.starts_with(allowed))
-        }) {
+        if let Some(name) = imports(&self.engine, &component)
+            .into_iter()
+            .find(|name| !import_allowed(name))
+        {
             return Err(LoadError::ForbiddenImport(name));
         }
         let instance_pre = self
@@ -369,6 +388,7 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
+        store.set_hostcall_fuel(usize::try_from(transfer_limit(&limits)).unwrap_or(usize::MAX));
         let tick_ms = self.config.epoch_tick.as_millis().max(1) as u64;
         store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms) + 1);
         store.epoch_deadline_trap();
@@ -428,6 +448,19 @@ impl Drop for Sandbox {
     }
 }
 
+/// Whether a plugin may import the interface `name` (see [`ALLOWED_IMPORTS`]).
+fn import_allowed(name: &str) -> bool {
+    ALLOWED_IMPORTS
+        .iter()
+        .any(|allowed| match allowed.strip_suffix('@') {
+            Some(interface) => name
+                .strip_prefix(interface)
+                .and_then(|rest| rest.strip_prefix('@'))
+                .is_some_and(|version| !version.is_empty()),
+            None => name == *allowed,
+        })
+}
+
 fn imports(engine: &Engine, component: &Component) -> Vec<String> {
     component
         .component_type()
@@ -436,11 +469,46 @@ fn imports(engine: &Engine, component: &Component) -> Vec<String> {
         .collect()
 }
 
+/// What wasmtime says when a transfer exceeds the hostcall fuel ([`transfer_limit`]).
+const TRANSFER_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// Turns a wasmtime error into the limit or fault it really was.
 fn classify(error: &wasmtime::Error, state: &CallState, limits: &Limits) -> Option<FailureCause> {
-    if error.downcast_ref::<HostAbort>().is_some() {
-        return Some(FailureCause::TooManyHostCalls {
-            limit: limits.host_calls,
+    match error.downcast_ref::<HostAbort>() {
+        Some(HostAbort::TooManyHostCalls) => {
+            return Some(FailureCause::TooManyHostCalls {
+                limit: limits.host_calls,
+            });
+        }
+        Some(HostAbort::TooManyIds {
+            function,
+            actual,
+            limit,
+        }) => {
+            return Some(FailureCause::HostCallTooLarge {
+                function: (*function).to_owned(),
+                actual: *actual as u64,
+                limit: *limit as u64,
+            });
+        }
+        None => {}
+    }
+    // wasmtime's error for a transfer over the hostcall fuel is private: recognised by its
+    // message (a test of the hostile suite pins it, so an upgrade that rewords it is caught).
+    if error
+        .chain()
+        .any(|e| e.to_string().contains(TRANSFER_EXHAUSTED))
+    {
+        return Some(FailureCause::TransferTooLarge {
+            limit_bytes: transfer_limit(limits),
+        });
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Some(FailureCause::Trap {
+            message: format!(
+                "called exit({}); a rule returns its effects or a rule error, it does not exit",
+                exit.0
+            ),
         });
     }
     if state.limiter.memory_denied {

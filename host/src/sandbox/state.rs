@@ -18,6 +18,9 @@ use super::limits::Limits;
 const MAX_LOG_MESSAGE: usize = 1024;
 /// Most stores `stores-near` answers, whatever the plugin asks for.
 const MAX_STORES: u32 = 200;
+/// Most ids one `stock` or `products` call may ask for: each is a read, and the deadline
+/// cannot interrupt the host in the middle of a call, so the work of one call is bounded.
+pub const MAX_IDS_PER_HOST_CALL: usize = 1_000;
 
 /// The brand's stores, stock and catalog, as host imports read them. Implemented over the
 /// database for live events and over fixtures for `rulebox test`. Every method is scoped to
@@ -166,11 +169,13 @@ impl host::Host for CallState {
         product_ids: Vec<String>,
     ) -> wasmtime::Result<Vec<StockLevel>> {
         self.host_call()?;
+        check_ids("stock", &product_ids)?;
         Ok(self.env.data.stock(&store_id, &product_ids))
     }
 
     fn products(&mut self, ids: Vec<String>) -> wasmtime::Result<Vec<Product>> {
         self.host_call()?;
+        check_ids("products", &ids)?;
         Ok(self.env.data.products(&ids))
     }
 
@@ -212,6 +217,19 @@ impl host::Host for CallState {
         });
         Ok(())
     }
+}
+
+/// Refuses a host call that asks for more than [`MAX_IDS_PER_HOST_CALL`] ids.
+fn check_ids(function: &'static str, ids: &[String]) -> wasmtime::Result<()> {
+    if ids.len() > MAX_IDS_PER_HOST_CALL {
+        return Err(HostAbort::TooManyIds {
+            function,
+            actual: ids.len(),
+            limit: MAX_IDS_PER_HOST_CALL,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.

@@ -1,0 +1,208 @@
+//! Experiment 5: how cost grows. Cost per event against the number of members and the
+//! number of plugins in the brand's chain (sandboxed, durable, 2 client threads); resident
+//! memory with N brands × 4 plugins; the time from installing a plugin to its first
+//! evaluation; the restart time of a host with every brand's plugins in the compile cache.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rulebox_host::Rulebox;
+use rulebox_host::demo::data;
+use rulebox_host::sandbox::bindings::{Event, EventKind, Visit};
+
+use super::pipeline::{Storage, install, measure, row};
+use super::{Opts, Row, percentiles, rss_bytes};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Cost per event against members.
+fn members(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut base = None;
+    for members in opts.pick(vec![1_000, 10_000, 100_000, 1_000_000], vec![100, 1_000]) {
+        let started = Instant::now();
+        let mut run = measure(
+            Some(compiled),
+            members,
+            None,
+            None,
+            Storage::Durable,
+            2,
+            opts.pick(6_000, 200),
+        )?;
+        let loaded = started.elapsed();
+        let mut r = row(
+            "scale",
+            format!("{members} members"),
+            "sandboxed, 2 threads",
+            &mut run,
+        );
+        let per_event = 1e6 / run.per_s();
+        r.ratio = Some(per_event / *base.get_or_insert(per_event));
+        r.note.push_str(&format!(
+            "; {per_event:.1} µs/event (1/throughput); ratio = µs/event ÷ first row's; setup+run {:.1} s",
+            loaded.as_secs_f64()
+        ));
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
+/// Cost per event against the plugins in the chain.
+fn chain(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut base = None;
+    let chains: [&[&str]; 3] = [
+        &["points-accrual"],
+        &["points-accrual", "tier-upgrade"],
+        &[
+            "points-accrual",
+            "tier-upgrade",
+            "coupon-eligibility",
+            "recommend-nearby",
+        ],
+    ];
+    for plugins in chains {
+        let mut run = measure(
+            Some(compiled),
+            opts.pick(10_000, 300),
+            Some(plugins),
+            None,
+            Storage::Durable,
+            2,
+            opts.pick(6_000, 200),
+        )?;
+        let mut r = row(
+            "scale",
+            format!("{} plugins installed", plugins.len()),
+            "sandboxed, 2 threads",
+            &mut run,
+        );
+        let per_event = 1e6 / run.per_s();
+        r.ratio = Some(per_event / *base.get_or_insert(per_event));
+        r.note.push_str(&format!(
+            "; {per_event:.1} µs/event; only plugins declaring the event's kind run"
+        ));
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
+fn check_in(brand: &str, member: &str, id: &str) -> Event {
+    Event {
+        id: id.into(),
+        brand: brand.into(),
+        member_id: member.into(),
+        occurred_at: data::DEMO_EPOCH + 86_400_000,
+        kind: EventKind::CheckIn(Visit {
+            location: None,
+            store_id: None,
+        }),
+    }
+}
+
+/// Brands × 4 plugins: resident memory, upload to first evaluation, restart.
+pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
+    let dir = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    // 250 brands × 4 = 1,000 plugins for the restart figure.
+    let steps = opts.pick(vec![1, 10, 50, 200, 250], vec![1, 3]);
+    let total = *steps.last().expect("steps");
+    let (mut first_eval, mut installs) = (Vec::new(), 0);
+    {
+        let rb = Rulebox::open(dir.path())?;
+        let before = rss_bytes().unwrap_or(0);
+        let mut done = 0;
+        for &target in &steps {
+            while done < target {
+                let brand = format!("b-{done:04}");
+                let mut demo = data::generate(data::DEMO_EPOCH as u64 ^ done as u64, 0).brand;
+                demo.id = brand.clone();
+                rb.put_brand(&demo)?;
+                rb.put_member(
+                    &brand,
+                    rulebox_host::store::model::MemberProfile {
+                        id: "m-1".into(),
+                        ..Default::default()
+                    },
+                )?;
+                let started = Instant::now();
+                install(&rb, &brand, None)?;
+                rb.ingest(check_in(&brand, "m-1", "first"))?;
+                first_eval.push(started.elapsed());
+                installs += 4;
+                done += 1;
+            }
+            let rss = rss_bytes().unwrap_or(0);
+            rows.push(Row {
+                experiment: "scale",
+                case: format!("{target} brands × 4 plugins"),
+                variant: "resident memory".into(),
+                samples: target * 4,
+                note: format!(
+                    "VmRSS {:.0} MiB ({:.0} MiB above the empty host; {:.2} MiB per brand)",
+                    rss as f64 / MIB,
+                    (rss.saturating_sub(before)) as f64 / MIB,
+                    rss.saturating_sub(before) as f64 / MIB / target as f64
+                ),
+                ..Row::default()
+            });
+        }
+    }
+    let first = first_eval[0];
+    let mut later: Vec<Duration> = first_eval[1..].to_vec();
+    let (l50, l99) = percentiles(&mut later);
+    rows.push(Row {
+        experiment: "scale",
+        case: "install 4 plugins + activate + first event".into(),
+        variant: "first brand (compiles)".into(),
+        samples: 1,
+        median_us: Some(first.as_secs_f64() * 1e6),
+        note: "in process (no HTTP); includes 4 flushes of the registry".into(),
+        ..Row::default()
+    });
+    if !later.is_empty() {
+        rows.push(Row {
+            experiment: "scale",
+            case: "install 4 plugins + activate + first event".into(),
+            variant: "later brands (same bytes: compile cache hit)".into(),
+            samples: later.len(),
+            median_us: Some(l50),
+            p99_us: Some(l99),
+            note: "in process (no HTTP)".into(),
+            ..Row::default()
+        });
+    }
+    let started = Instant::now();
+    let rb = Rulebox::open(dir.path())?;
+    let opened = started.elapsed();
+    rb.ingest(check_in(
+        &format!("b-{:04}", total - 1),
+        "m-1",
+        "after-restart",
+    ))?;
+    let first_event = started.elapsed();
+    rows.push(Row {
+        experiment: "scale",
+        case: format!("restart with {installs} cached plugins ({total} brands)"),
+        variant: "Rulebox::open".into(),
+        samples: 1,
+        median_us: Some(opened.as_secs_f64() * 1e6),
+        note: format!(
+            "{:.0} ms to open, {:.0} ms to the first event; VmRSS after {:.0} MiB",
+            opened.as_secs_f64() * 1e3,
+            first_event.as_secs_f64() * 1e3,
+            rss_bytes().unwrap_or(0) as f64 / MIB
+        ),
+        ..Row::default()
+    });
+    Ok(rows)
+}
+
+/// Runs experiment 5 but [`brands`] (which the binary runs first, while the process is
+/// still small).
+pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut rows = members(opts, compiled)?;
+    rows.extend(chain(opts, compiled)?);
+    Ok(rows)
+}

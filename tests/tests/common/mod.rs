@@ -1,0 +1,176 @@
+//! A real API server on 127.0.0.1 (port 0) over a temporary data directory, and a client
+//! that sends exactly the header and body it is given: for the tests that attack the API
+//! (`access.rs`, `parsing.rs`). `api.rs` has its own, richer helper for the happy paths.
+
+#![allow(dead_code)] // each test file uses part of it
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use rulebox_host::api::{self, ApiOptions, AppState};
+use rulebox_host::auth::AdminKey;
+use serde_json::{Value, json};
+
+/// The configured platform admin key.
+pub const ADMIN: &str = "test-admin-key-0123456789abcdef";
+
+/// A running server and a client for it.
+pub struct Server {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub rulebox: Arc<rulebox_host::Rulebox>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// An answer: status, body as text and as JSON (`Null` when it is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error code of an error answer (`""` if there is none).
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Server {
+    /// Starts a server with the admin key [`ADMIN`] on a fresh sled data directory.
+    pub async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let rulebox = Arc::new(rulebox_host::Rulebox::open(dir.path()).unwrap());
+        let state = AppState::new(
+            rulebox.clone(),
+            Some(AdminKey::new(ADMIN).unwrap()),
+            ApiOptions::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(api::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            client: reqwest::Client::new(),
+            rulebox,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// Sends `body` (as JSON content) with this exact `Authorization` header, if any.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<HeaderValue>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, text, body }
+    }
+
+    /// Sends a JSON body with `Authorization: Bearer <key>` (no header without a key).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let authorization = key.map(|k| HeaderValue::from_str(&format!("Bearer {k}")).unwrap());
+        self.send(
+            method,
+            path,
+            authorization,
+            body.map(|b| serde_json::to_vec(&b).unwrap()),
+        )
+        .await
+    }
+
+    /// Calls and asserts the status; returns the body.
+    pub async fn ok(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let answer = self.call(method.clone(), path, Some(key), body).await;
+        assert_eq!(
+            answer.status, status,
+            "{method} {path} answered {}: {}",
+            answer.status, answer.text
+        );
+        answer.body
+    }
+
+    /// Creates brand `id` and returns a key with every brand scope.
+    pub async fn brand(&self, id: &str) -> String {
+        self.ok(
+            Method::POST,
+            "/v1/brands",
+            ADMIN,
+            Some(json!({ "id": id, "name": id })),
+            201,
+        )
+        .await;
+        self.key(id, &["events", "plugins", "members"]).await
+    }
+
+    /// Creates a key of `brand` with `scopes` (through the API, as an admin).
+    pub async fn key(&self, brand: &str, scopes: &[&str]) -> String {
+        let body = self
+            .ok(
+                Method::POST,
+                &format!("/v1/brands/{brand}/keys"),
+                ADMIN,
+                Some(json!({ "scopes": scopes, "label": "test" })),
+                201,
+            )
+            .await;
+        body["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Stops accepting connections and waits for the server to finish.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
+            .await
+            .expect("the server stops on shutdown")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A concrete path for a documented one, in `brand`.
+pub fn concrete(path: &str, brand: &str) -> String {
+    path.replace("{brand}", brand)
+        .replace("{id}", "m-1")
+        .replace("{name}", "flat-points")
+        .replace("{version}", "1.0.0")
+        .replace("{store}", "s-1")
+        .replace("{event_id}", "e-1")
+}
