@@ -10,175 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
 use base64::Engine;
+use common::{ADMIN, Answer, FLAT_EVENTS, FLAT_V1, FLAT_V2, Server, WELCOME, concrete};
 use reqwest::Method;
-use rulebox_host::api::{self, ApiOptions, AppState};
-use rulebox_host::auth::AdminKey;
+use rulebox_host::api::{self, ApiOptions};
 use rulebox_sdk::testing::{event, line, purchase, sign_up};
 use rulebox_tests::plugin_wasm;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "test-admin-key-0123456789abcdef";
 /// 2026-03-15 09:30 in the brand's time zone (UTC+8).
 const T0: i64 = 1_773_538_200_000;
-
-/// A running server and an HTTP client for it.
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-/// A response: status, JSON body (Null if none) and the request id header.
-struct Answer {
-    status: u16,
-    body: Value,
-    request_id: Option<String>,
-}
-
-impl Server {
-    async fn start() -> Server {
-        Server::start_with(ApiOptions::default()).await
-    }
-
-    async fn start_with(options: ApiOptions) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let rulebox = Arc::new(rulebox_host::Rulebox::open(dir.path()).unwrap());
-        let state = AppState::new(rulebox, Some(AdminKey::new(ADMIN).unwrap()), options);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(api::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        Server {
-            base,
-            client: reqwest::Client::new(),
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> Answer {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(key) = key {
-            request = request.bearer_auth(key);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let request_id = response
-            .headers()
-            .get("x-request-id")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let bytes = response.bytes().await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer {
-            status,
-            body,
-            request_id,
-        }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> Answer {
-        self.raw(
-            method,
-            path,
-            key,
-            body.map(|b| serde_json::to_vec(&b).unwrap()),
-        )
-        .await
-    }
-
-    /// Calls and asserts the status; returns the body.
-    async fn ok(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let answer = self.call(method.clone(), path, Some(key), body).await;
-        assert_eq!(
-            answer.status, status,
-            "{method} {path} answered {}: {}",
-            answer.status, answer.body
-        );
-        answer.body
-    }
-
-    /// Creates a brand and returns a key with every brand scope.
-    async fn brand(&self, id: &str) -> String {
-        self.ok(
-            Method::POST,
-            "/v1/brands",
-            ADMIN,
-            Some(json!({ "id": id, "name": id })),
-            201,
-        )
-        .await;
-        self.key(id, &["events", "plugins", "members"]).await
-    }
-
-    async fn key(&self, brand: &str, scopes: &[&str]) -> String {
-        let body = self
-            .ok(
-                Method::POST,
-                &format!("/v1/brands/{brand}/keys"),
-                ADMIN,
-                Some(json!({ "scopes": scopes, "label": "test" })),
-                201,
-            )
-            .await;
-        body["key"].as_str().unwrap().to_owned()
-    }
-
-    async fn deploy(&self, brand: &str, key: &str, plugin: &Plugin, activate: bool) -> Value {
-        let Plugin(crate_name, name, version, events) = *plugin;
-        let body = json!({
-            "manifest": { "brand": brand, "name": name, "version": version, "events": events },
-            "wasm_base64": base64::engine::general_purpose::STANDARD.encode(plugin_wasm(crate_name)),
-            "activate": activate,
-        });
-        self.ok(
-            Method::POST,
-            &format!("/v1/brands/{brand}/plugins"),
-            key,
-            Some(body),
-            201,
-        )
-        .await
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
-            .await
-            .expect("the server stops on shutdown")
-            .unwrap()
-            .unwrap();
-    }
-}
 
 fn purchase_event(brand: &str, id: &str, member: &str, order: &str, paid: i64) -> Value {
     let mut v = serde_json::to_value(event(
@@ -197,20 +40,6 @@ fn sign_up_event(brand: &str, id: &str, member: &str) -> Value {
     v["brand"] = brand.into();
     v
 }
-
-const FLAT_EVENTS: &[&str] = &["Purchase", "ReferralAccepted", "CheckIn"];
-
-/// A test plugin: crate, name, version and the events it declares.
-struct Plugin(
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [&'static str],
-);
-
-const WELCOME: Plugin = Plugin("welcome-bonus", "welcome-bonus", "0.1.0", &["SignUp"]);
-const FLAT_V1: Plugin = Plugin("flat-points-v1", "flat-points", "1.0.0", FLAT_EVENTS);
-const FLAT_V2: Plugin = Plugin("flat-points-v2", "flat-points", "2.0.0", FLAT_EVENTS);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn brands_plugins_events_members_and_catalog_over_http() {
@@ -769,14 +598,6 @@ async fn hot_swap_under_load_loses_and_repeats_nothing() {
 }
 
 /// A concrete path for a documented one.
-fn concrete(path: &str, brand: &str) -> String {
-    path.replace("{brand}", brand)
-        .replace("{id}", "m-1")
-        .replace("{name}", "flat-points")
-        .replace("{version}", "1.0.0")
-        .replace("{store}", "s-1")
-        .replace("{event_id}", "e-1")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_route_refuses_missing_keys_other_brands_and_missing_scopes() {

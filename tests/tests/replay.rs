@@ -2,16 +2,14 @@
 //! per-plugin statistics: real plugins (flat-points 1.0.0 and 2.0.0, which award 1 and 2
 //! points per yuan; the hostile plugin), real host, in memory; and both routes over HTTP.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
-use base64::Engine;
+use common::{FLAT_V1, FLAT_V2, Server};
 use reqwest::Method;
 use rulebox_host::Rulebox;
-use rulebox_host::api::{self, ApiOptions, AppState};
-use rulebox_host::auth::AdminKey;
 use rulebox_host::pipeline::{
     EventOutcome, PipelineError, ReplayItem, ReplayReport, ReplayStatus, ReplaySummary,
 };
@@ -544,142 +542,6 @@ fn check_percentiles(what: &str, p: rulebox_host::pipeline::Percentiles, observe
 
 // ----- over HTTP ----------------------------------------------------------------------------
 
-const ADMIN: &str = "test-admin-key-0123456789abcdef";
-
-/// A running server over a temporary data directory.
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let rulebox = Arc::new(Rulebox::open(dir.path()).unwrap());
-        let state = AppState::new(
-            rulebox,
-            Some(AdminKey::new(ADMIN).unwrap()),
-            ApiOptions::default(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(api::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        Server {
-            base,
-            client: reqwest::Client::new(),
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    /// Calls and returns the status and the JSON body (Null if none).
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    /// Calls and asserts the status; returns the body.
-    async fn ok(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let (got, body) = self.call(method.clone(), path, key, body).await;
-        assert_eq!(got, status, "{method} {path} answered {got}: {body}");
-        body
-    }
-
-    /// Calls and asserts the error status and code.
-    async fn refused(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-        status: u16,
-        code: &str,
-    ) {
-        let (got, answer) = self.call(method.clone(), path, key, body).await;
-        assert_eq!(
-            (got, answer["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{method} {path}: {answer}"
-        );
-    }
-
-    async fn brand(&self, id: &str) {
-        self.ok(
-            Method::POST,
-            "/v1/brands",
-            ADMIN,
-            Some(json!({ "id": id, "name": id })),
-            201,
-        )
-        .await;
-    }
-
-    async fn key(&self, brand: &str, scopes: &[&str]) -> String {
-        let body = self
-            .ok(
-                Method::POST,
-                &format!("/v1/brands/{brand}/keys"),
-                ADMIN,
-                Some(json!({ "scopes": scopes, "label": "test" })),
-                201,
-            )
-            .await;
-        body["key"].as_str().unwrap().to_owned()
-    }
-
-    async fn deploy(&self, key: &str, crate_name: &str, version: &str, activate: bool) {
-        let body = json!({
-            "manifest": { "brand": BRAND, "name": "flat-points", "version": version,
-                          "events": ["Purchase", "ReferralAccepted", "CheckIn"] },
-            "wasm_base64": base64::engine::general_purpose::STANDARD.encode(plugin_wasm(crate_name)),
-            "activate": activate,
-        });
-        self.ok(Method::POST, "/v1/brands/tea/plugins", key, Some(body), 201)
-            .await;
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
-            .await
-            .expect("the server stops on shutdown")
-            .unwrap()
-            .unwrap();
-    }
-}
-
 fn purchase_json(id: &str, order: &str, paid: i64) -> Value {
     serde_json::to_value(purchase_event(id, order, paid)).unwrap()
 }
@@ -701,7 +563,7 @@ async fn replay_and_stats_over_http() {
         200,
     )
     .await;
-    s.deploy(&key, "flat-points-v1", "1.0.0", true).await;
+    s.deploy(BRAND, &key, &FLAT_V1, true).await;
     s.ok(
         Method::POST,
         "/v1/brands/tea/events",
@@ -710,7 +572,7 @@ async fn replay_and_stats_over_http() {
         201,
     )
     .await;
-    s.deploy(&key, "flat-points-v2", "2.0.0", false).await;
+    s.deploy(BRAND, &key, &FLAT_V2, false).await;
 
     let replay = "/v1/brands/tea/plugins/flat-points/versions/2.0.0:replay";
     let body =

@@ -7,18 +7,17 @@
 //! 30 seconds by default (part of the test suite); the long run is
 //! `RULEBOX_SOAK_SECS=600 cargo test --release -p rulebox-tests --test soak -- --nocapture`.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use rulebox_host::api::{self, ApiOptions, AppState};
-use rulebox_host::auth::AdminKey;
-use rulebox_tests::plugin_wasm;
+use common::{FLAT_V1, FLAT_V2, Server};
+use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-const ADMIN: &str = "soak-admin-key-0123456789abcdef";
 const MEMBERS: usize = 1000;
 const CLIENTS: usize = 4;
 
@@ -89,70 +88,25 @@ async fn mixed_load_with_hot_swaps_stays_flat() {
         total / 6
     };
 
-    let dir = tempfile::tempdir().unwrap();
-    let rulebox = Arc::new(rulebox_host::Rulebox::open(dir.path()).unwrap());
-    let state = AppState::new(
-        rulebox,
-        Some(AdminKey::new(ADMIN).unwrap()),
-        ApiOptions::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-
     // A brand, a key, 1000 members and two versions of a plugin.
-    request(
-        &http,
-        reqwest::Method::POST,
-        format!("{base}/v1/brands"),
-        ADMIN,
-        Some(json!({"id": "tea", "name": "tea"})),
-    )
-    .await
-    .unwrap();
-    let key = request(
-        &http,
-        reqwest::Method::POST,
-        format!("{base}/v1/brands/tea/keys"),
-        ADMIN,
-        Some(json!({"scopes": ["events", "members", "plugins"]})),
-    )
-    .await
-    .unwrap()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let server = Server::start().await;
+    let base = server.base.clone();
+    let http = server.client.clone();
+    let key = server.brand("tea").await;
     let members: Vec<Value> = (0..MEMBERS)
         .map(|i| json!({"id": format!("m-{i}")}))
         .collect();
-    request(
-        &http,
-        reqwest::Method::PUT,
-        format!("{base}/v1/brands/tea/members"),
-        &key,
-        Some(json!(members)),
-    )
-    .await
-    .unwrap();
-    for (crate_name, version) in [("flat-points-v1", "1.0.0"), ("flat-points-v2", "2.0.0")] {
-        let upload = json!({"manifest": {"brand": "tea", "name": "flat-points", "version": version,
-                "events": ["Purchase", "ReferralAccepted", "CheckIn"]},
-            "wasm_base64": base64::engine::general_purpose::STANDARD.encode(plugin_wasm(crate_name)),
-            "activate": version == "1.0.0"});
-        request(
-            &http,
-            reqwest::Method::POST,
-            format!("{base}/v1/brands/tea/plugins"),
+    server
+        .ok(
+            Method::PUT,
+            "/v1/brands/tea/members",
             &key,
-            Some(upload),
+            Some(json!(members)),
+            200,
         )
-        .await
-        .unwrap();
-    }
+        .await;
+    server.deploy("tea", &key, &FLAT_V1, true).await;
+    server.deploy("tea", &key, &FLAT_V2, false).await;
 
     let window = Arc::new(Mutex::new(Window::default()));
     let next_id = Arc::new(AtomicU64::new(0));
@@ -283,8 +237,7 @@ async fn mixed_load_with_hot_swaps_stays_flat() {
     for task in tasks {
         task.await.unwrap();
     }
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 
     let swapped = swaps.load(Ordering::Relaxed);
     eprintln!(

@@ -1,12 +1,13 @@
 //! A real API server on 127.0.0.1 (port 0) over a temporary data directory, and a client
-//! that sends exactly the header and body it is given: for the tests that attack the API
-//! (`access.rs`, `parsing.rs`). `api.rs` has its own, richer helper for the happy paths.
+//! for it: JSON calls with a bearer key, raw bodies, or exactly the `Authorization` header
+//! given (for the tests that attack the API). Shared by the HTTP tests.
 
 #![allow(dead_code)] // each test file uses part of it
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use rulebox_host::api::{self, ApiOptions, AppState};
@@ -26,13 +27,29 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// An answer: status, body as text and as JSON (`Null` when it is not JSON).
+/// An answer: status, body as text and as JSON (`Null` when it is not JSON), request id.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub text: String,
     pub body: Value,
+    pub request_id: Option<String>,
 }
+
+/// The events the flat-points test plugins declare.
+pub const FLAT_EVENTS: &[&str] = &["Purchase", "ReferralAccepted", "CheckIn"];
+
+/// A test plugin: crate, name, version and the events it declares.
+pub struct Plugin(
+    pub &'static str,
+    pub &'static str,
+    pub &'static str,
+    pub &'static [&'static str],
+);
+
+pub const WELCOME: Plugin = Plugin("welcome-bonus", "welcome-bonus", "0.1.0", &["SignUp"]);
+pub const FLAT_V1: Plugin = Plugin("flat-points-v1", "flat-points", "1.0.0", FLAT_EVENTS);
+pub const FLAT_V2: Plugin = Plugin("flat-points-v2", "flat-points", "2.0.0", FLAT_EVENTS);
 
 impl Answer {
     /// The error code of an error answer (`""` if there is none).
@@ -44,12 +61,17 @@ impl Answer {
 impl Server {
     /// Starts a server with the admin key [`ADMIN`] on a fresh sled data directory.
     pub async fn start() -> Server {
+        Server::start_with(ApiOptions::default()).await
+    }
+
+    /// [`Server::start`] with other limits.
+    pub async fn start_with(options: ApiOptions) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let rulebox = Arc::new(rulebox_host::Rulebox::open(dir.path()).unwrap());
         let state = AppState::new(
             rulebox.clone(),
             Some(AdminKey::new(ADMIN).unwrap()),
-            ApiOptions::default(),
+            options,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -86,9 +108,30 @@ impl Server {
         }
         let response = request.send().await.expect("the server answers");
         let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, text, body }
+        Answer {
+            status,
+            text,
+            body,
+            request_id,
+        }
+    }
+
+    /// Sends raw `body` bytes with `Authorization: Bearer <key>` (no header without a key).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let authorization = key.map(|k| HeaderValue::from_str(&format!("Bearer {k}")).unwrap());
+        self.send(method, path, authorization, body).await
     }
 
     /// Sends a JSON body with `Authorization: Bearer <key>` (no header without a key).
@@ -99,11 +142,10 @@ impl Server {
         key: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let authorization = key.map(|k| HeaderValue::from_str(&format!("Bearer {k}")).unwrap());
-        self.send(
+        self.raw(
             method,
             path,
-            authorization,
+            key,
             body.map(|b| serde_json::to_vec(&b).unwrap()),
         )
         .await
@@ -125,6 +167,44 @@ impl Server {
             answer.status, answer.text
         );
         answer.body
+    }
+
+    /// Calls and asserts the error status and code.
+    pub async fn refused(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+        status: u16,
+        code: &str,
+    ) {
+        let answer = self.call(method.clone(), path, Some(key), body).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{method} {path}: {}",
+            answer.text
+        );
+    }
+
+    /// Uploads a test plugin to `brand` (activating it if asked); returns the answer.
+    pub async fn deploy(&self, brand: &str, key: &str, plugin: &Plugin, activate: bool) -> Value {
+        let Plugin(crate_name, name, version, events) = *plugin;
+        let body = json!({
+            "manifest": { "brand": brand, "name": name, "version": version, "events": events },
+            "wasm_base64": base64::engine::general_purpose::STANDARD
+                .encode(rulebox_tests::plugin_wasm(crate_name)),
+            "activate": activate,
+        });
+        self.ok(
+            Method::POST,
+            &format!("/v1/brands/{brand}/plugins"),
+            key,
+            Some(body),
+            201,
+        )
+        .await
     }
 
     /// Creates brand `id` and returns a key with every brand scope.
