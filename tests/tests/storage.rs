@@ -118,10 +118,24 @@ fn replace(path: &std::path::Path, bytes: &[u8]) {
     std::fs::rename(&partial, path).unwrap();
 }
 
-/// A backend whose commits fail on demand (a full disk, an I/O error).
+/// A backend whose commits or flushes fail on demand (a full disk, an I/O error), and
+/// which counts its flushes.
 struct FaultyKv {
     inner: MemoryKv,
     failing: AtomicBool,
+    failing_flush: AtomicBool,
+    flushes: std::sync::atomic::AtomicUsize,
+}
+
+impl FaultyKv {
+    fn new() -> Self {
+        FaultyKv {
+            inner: MemoryKv::new(),
+            failing: AtomicBool::new(false),
+            failing_flush: AtomicBool::new(false),
+            flushes: Default::default(),
+        }
+    }
 }
 
 impl KvStore for FaultyKv {
@@ -145,16 +159,17 @@ impl KvStore for FaultyKv {
         self.inner.commit(batch)
     }
     fn flush(&self) -> Result<(), StorageError> {
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        if self.failing_flush.load(Ordering::SeqCst) {
+            return Err(StorageError::Io("fsync failed (injected)".into()));
+        }
         self.inner.flush()
     }
 }
 
 #[test]
 fn a_storage_fault_loses_nothing_and_the_event_can_be_retried() {
-    let kv = Arc::new(FaultyKv {
-        inner: MemoryKv::new(),
-        failing: AtomicBool::new(false),
-    });
+    let kv = Arc::new(FaultyKv::new());
     let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
     setup(&rb);
 
@@ -171,4 +186,50 @@ fn a_storage_fault_loses_nothing_and_the_event_can_be_retried() {
         "the failed attempt must not count as applied"
     );
     assert_eq!(rb.member("tea", "m-1").unwrap().points, 100);
+}
+
+#[test]
+fn a_batch_shares_one_flush_and_is_acknowledged_only_after_it() {
+    let kv = Arc::new(FaultyKv::new());
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    setup(&rb);
+    let events = |from: usize| {
+        (from..from + 50)
+            .map(|i| signup(&format!("e-{i}"), &format!("m-{i}")))
+            .collect::<Vec<_>>()
+    };
+
+    let before = kv.flushes.load(Ordering::SeqCst);
+    let results = rb.ingest_all(events(0));
+    assert_eq!(
+        kv.flushes.load(Ordering::SeqCst) - before,
+        1,
+        "one flush for the batch"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|o| !o.duplicate))
+    );
+    assert_eq!(rb.member("tea", "m-49").unwrap().points, 100);
+
+    // A failed flush fails every event of the batch: none is acknowledged.
+    kv.failing_flush.store(true, Ordering::SeqCst);
+    let results = rb.ingest_all(events(50));
+    assert!(
+        results.iter().all(
+            |r| matches!(r, Err(PipelineError::Storage(e)) if e.to_string().contains("fsync"))
+        ),
+        "{results:?}"
+    );
+    // Retrying is safe: each event is applied once, whether or not it had been.
+    kv.failing_flush.store(false, Ordering::SeqCst);
+    let retried = rb.ingest_all(events(50));
+    assert!(retried.iter().all(Result::is_ok));
+    assert_eq!(rb.member("tea", "m-99").unwrap().points, 100);
+    assert_eq!(
+        rb.ledger("tea", "m-99", None, 100).unwrap().len(),
+        1,
+        "applied once, not twice"
+    );
 }

@@ -87,15 +87,31 @@ async fn batch(
     let metrics = state.metrics.clone();
     let request_id = super::error::request_id();
     let items = blocking(&state, move |rb| {
-        let items = events
+        // Events of another brand are refused here; the others go in as one batch that
+        // shares a single flush (each still applied atomically and exactly once).
+        let (mut checked, mut valid) = (Vec::new(), Vec::new());
+        for event in events {
+            match same_brand(&access.brand, &event) {
+                Ok(()) => {
+                    checked.push(None);
+                    valid.push(event);
+                }
+                Err(error) => checked.push(Some(error)),
+            }
+        }
+        let mut results = rb.ingest_all(valid).into_iter();
+        let items = checked
             .into_iter()
             .enumerate()
-            .map(|(index, event)| {
-                let result = same_brand(&access.brand, &event).and_then(|()| {
-                    let result = rb.ingest(event);
-                    metrics.event(&result);
-                    result.map_err(ApiError::from)
-                });
+            .map(|(index, refused)| {
+                let result = match refused {
+                    Some(error) => Err(error),
+                    None => {
+                        let result = results.next().expect("one result per valid event");
+                        metrics.event(&result);
+                        result.map_err(ApiError::from)
+                    }
+                };
                 match result {
                     Ok(outcome) => BatchItem {
                         index,

@@ -84,8 +84,10 @@ pub trait EventRunner: Send + Sync {
 /// or a replay evaluates exactly what ingest would.
 #[derive(Clone, Copy)]
 enum Mode<'a> {
-    /// Apply it exactly once and commit (a repeated id answers the stored outcome).
-    Ingest,
+    /// Apply it exactly once and commit (a repeated id answers the stored outcome). With
+    /// `flush`, return only once the commit is durable; without, the caller flushes before
+    /// acknowledging (a batch shares one flush).
+    Ingest { flush: bool },
     /// Evaluate it as ingest would, against the current state; commit nothing.
     DryRun,
     /// Evaluate it with `chain` against the current state as if it were new: no stored
@@ -97,7 +99,11 @@ enum Mode<'a> {
 
 impl Mode<'_> {
     fn commits(self) -> bool {
-        matches!(self, Mode::Ingest)
+        matches!(self, Mode::Ingest { .. })
+    }
+
+    fn flushes(self) -> bool {
+        matches!(self, Mode::Ingest { flush: true })
     }
 
     fn reevaluates(self) -> bool {
@@ -315,7 +321,27 @@ impl Rulebox {
 
     /// Applies an event exactly once and returns its outcome (the stored one on a repeat).
     pub fn ingest(&self, event: Event) -> Result<EventOutcome, PipelineError> {
-        self.process(event, Mode::Ingest)
+        self.process(event, Mode::Ingest { flush: true })
+    }
+
+    /// Applies events in order, each exactly once and atomically as [`Rulebox::ingest`]
+    /// does, but makes them durable with one flush at the end instead of one each: a batch
+    /// costs one disk sync. Every result is returned only after that flush; if it fails,
+    /// so does every event of the batch that was not refused (they may or may not be
+    /// applied: retry them, ids make that safe).
+    pub fn ingest_all(&self, events: Vec<Event>) -> Vec<Result<EventOutcome, PipelineError>> {
+        let mut results: Vec<_> = events
+            .into_iter()
+            .map(|event| self.process(event, Mode::Ingest { flush: false }))
+            .collect();
+        if let Err(error) = self.db.flush() {
+            for result in &mut results {
+                if result.is_ok() {
+                    *result = Err(PipelineError::Storage(error.clone()));
+                }
+            }
+        }
+        results
     }
 
     /// Evaluates an event as `ingest` would, against the current state, committing nothing.
@@ -348,7 +374,7 @@ impl Rulebox {
         if !mode.reevaluates()
             && let Some(stored) = self.stored_outcome(&event_key)?
         {
-            return Ok(stored);
+            return self.settle(stored, mode);
         }
         let targets = self.targets(&brand, &event)?;
         let _locks = self
@@ -358,13 +384,13 @@ impl Rulebox {
         if !mode.reevaluates()
             && let Some(stored) = self.stored_outcome(&event_key)?
         {
-            return Ok(stored);
+            return self.settle(stored, mode);
         }
 
         let snapshot;
         let chain: &BrandPlugins = match mode {
             Mode::Reevaluate(chain) => chain,
-            Mode::Ingest | Mode::DryRun => {
+            Mode::Ingest { .. } | Mode::DryRun => {
                 snapshot = self.registry.snapshot(&brand.id);
                 &snapshot
             }
@@ -517,10 +543,18 @@ impl Rulebox {
             .deletes
             .push(Db::dead_letter_key(&brand.id, &event.id));
         match self.db.commit(&batch)? {
-            Committed::Applied => {}
-            Committed::GuardExists(bytes) => return Ok(duplicate(&bytes)?),
+            Committed::Applied => self.settle(outcome, mode),
+            Committed::GuardExists(bytes) => self.settle(duplicate(&bytes)?, mode),
         }
-        self.db.flush()?;
+    }
+
+    /// Returns an outcome once it may be acknowledged: when the mode flushes, after a flush
+    /// that began after the commit. A stored outcome is flushed too, since the copy of the
+    /// event that stored it may not have reached the disk yet.
+    fn settle(&self, outcome: EventOutcome, mode: Mode<'_>) -> Result<EventOutcome, PipelineError> {
+        if mode.flushes() {
+            self.db.flush()?;
+        }
         Ok(outcome)
     }
 
