@@ -8,11 +8,14 @@
 //! `contract.rs` the import and export contract. This file goes through the pipeline and the
 //! registry, with the store's whole content compared before and after.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
+use common::proptest_config;
 use proptest::prelude::*;
 use rulebox_host::Rulebox;
 use rulebox_host::pipeline::{EventOutcome, PipelineError};
@@ -860,22 +863,11 @@ fn core_modules_truncations_and_random_bytes_are_clear_load_errors() {
 static SANDBOX: LazyLock<Sandbox> = LazyLock::new(sandbox);
 static FLAT_POINTS: LazyLock<Vec<u8>> = LazyLock::new(|| plugin_wasm("flat-points-v1"));
 
-/// `cases` cases, failures recorded in `tests/proptest-regressions/hostile.txt` (the
-/// working directory of `cargo test` is the crate's) and replayed first on later runs.
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(
-                "proptest-regressions/hostile.txt",
-            ),
-        )),
-        ..ProptestConfig::default()
-    }
-}
+/// Where proptest keeps the inputs that failed.
+const REGRESSIONS: &str = "proptest-regressions/hostile.txt";
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(proptest_config(256, REGRESSIONS))]
 
     /// Any bytes, with or without a component header: an error, never a panic.
     #[test]
@@ -892,7 +884,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(proptest_config(48, REGRESSIONS))]
 
     /// A real plugin cut short or with a few bits flipped loads or is refused, and if it
     /// loads, a call returns a result or a typed failure: never a panic of the host.

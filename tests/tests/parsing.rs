@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::LazyLock;
 
-use common::Server;
+use common::{Server, proptest_config};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use reqwest::Method;
@@ -293,22 +293,11 @@ fn post(path: &str, body: Vec<u8>) -> Result<u16, TestCaseError> {
     Ok(answer.status)
 }
 
-/// `cases` cases, failures recorded in `tests/proptest-regressions/parsing.txt` (the
-/// working directory of `cargo test` is the crate's) and replayed first on later runs.
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(
-                "proptest-regressions/parsing.txt",
-            ),
-        )),
-        ..ProptestConfig::default()
-    }
-}
+/// Where proptest keeps the inputs that failed.
+const REGRESSIONS: &str = "proptest-regressions/parsing.txt";
 
 proptest! {
-    #![proptest_config(config(128))]
+    #![proptest_config(proptest_config(128, REGRESSIONS))]
 
     /// Any JSON value as an event, a batch or a dry run.
     #[test]
@@ -385,7 +374,7 @@ fn valid_manifest() -> Value {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(proptest_config(512, REGRESSIONS))]
 
     /// Any text, any JSON, or a damaged valid manifest: parsing returns a manifest or an
     /// error; a manifest it returns writes back to JSON that parses to the same manifest,
@@ -454,7 +443,7 @@ static FIXTURES: LazyLock<Fixtures> = LazyLock::new(|| {
 });
 
 proptest! {
-    #![proptest_config(config(96))]
+    #![proptest_config(proptest_config(96, REGRESSIONS))]
 
     /// Any text parses as fixtures or fails; a damaged real fixture file that still parses
     /// builds its member and world and runs in the real sandbox against its plugin without

@@ -254,3 +254,15 @@ pub fn concrete(path: &str, brand: &str) -> String {
         .replace("{store}", "s-1")
         .replace("{event_id}", "e-1")
 }
+
+/// `cases` proptest cases, failures recorded in `file` (relative to the tests crate, where
+/// `cargo test` runs) and replayed first on later runs.
+pub fn proptest_config(cases: u32, file: &'static str) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(file),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
+}
