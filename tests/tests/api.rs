@@ -1111,15 +1111,7 @@ async fn members_are_imported_in_bulk_with_opening_balances() {
     let members: Vec<Value> = (0..1000)
         .map(|i| json!({ "id": format!("m-{i}"), "tier": "green", "opening_points": i }))
         .collect();
-    let answer = server
-        .ok(
-            Method::PUT,
-            "/v1/brands/tea/members",
-            &key,
-            Some(json!(members)),
-            200,
-        )
-        .await;
+    let answer = server.put_members("tea", &key, json!(members)).await;
     assert_eq!(answer["count"], 1000);
     let member = server
         .ok(Method::GET, "/v1/brands/tea/members/m-250", &key, None, 200)
@@ -1141,15 +1133,7 @@ async fn members_are_imported_in_bulk_with_opening_balances() {
 
     // Importing again keeps points (no second opening award) and updates the profile.
     let again = json!([{ "id": "m-250", "tier": "gold", "opening_points": 999 }]);
-    server
-        .ok(
-            Method::PUT,
-            "/v1/brands/tea/members",
-            &key,
-            Some(again),
-            200,
-        )
-        .await;
+    server.put_members("tea", &key, again).await;
     let member = server
         .ok(Method::GET, "/v1/brands/tea/members/m-250", &key, None, 200)
         .await;

@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
-use common::proptest_config;
+use common::{aborted, flat_manifest, proptest_config};
 use proptest::prelude::*;
 use rulebox_host::Rulebox;
-use rulebox_host::pipeline::{EventOutcome, PipelineError};
+use rulebox_host::pipeline::EventOutcome;
 use rulebox_host::registry::{FailurePolicy, Manifest, RegistryError};
 use rulebox_host::sandbox::bindings::{Effect, Event, EventType, GeoPoint, Product, QueryType};
 use rulebox_host::sandbox::{
@@ -139,26 +139,6 @@ fn hostile_manifest(
     }
 }
 
-/// flat-points 1.0.0, first in the chain: one point per yuan paid, so a committed purchase
-/// always shows in the balance.
-fn flat_manifest(brand: &str) -> Manifest {
-    Manifest {
-        brand: brand.into(),
-        name: "flat-points".into(),
-        version: "1.0.0".into(),
-        events: vec![
-            EventType::Purchase,
-            EventType::ReferralAccepted,
-            EventType::CheckIn,
-        ],
-        queries: Vec::new(),
-        order: 0,
-        on_failure: FailurePolicy::Abort,
-        limits: Limits::default(),
-        config: json!({}),
-    }
-}
-
 /// A purchase of ¥28 by `m-1` (flat-points awards 28 points for it).
 fn purchase(brand: &str, id: &str, order_id: &str) -> Event {
     serde_json::from_value(json!({
@@ -178,19 +158,6 @@ fn check_in(brand: &str, id: &str) -> Event {
         "kind": {"CheckIn": {"location": null, "store_id": null}}
     }))
     .unwrap()
-}
-
-fn aborted(result: Result<EventOutcome, PipelineError>, event_id: &str) -> PluginFailure {
-    match result {
-        Err(PipelineError::Aborted {
-            event_id: id,
-            failure,
-        }) => {
-            assert_eq!(id, event_id);
-            *failure
-        }
-        other => panic!("{event_id}: expected an abort, got {other:?}"),
-    }
 }
 
 // ----- every misbehaviour, through the pipeline ---------------------------------------------
@@ -334,7 +301,7 @@ fn every_misbehaviour_fails_with_its_exact_error_commits_nothing_and_the_host_ke
         ("tea-skip", FailurePolicy::Skip),
     ] {
         w.brand(brand);
-        w.deploy("flat-points-v1", flat_manifest(brand));
+        w.deploy("flat-points-v1", flat_manifest(brand, "1.0.0"));
         w.deploy(
             "hostile",
             hostile_manifest(
@@ -466,7 +433,7 @@ fn exponential_work_within_the_fuel_budget_is_stopped_at_the_deadline() {
 
     let w = World::new();
     w.brand("slow");
-    w.deploy("flat-points-v1", flat_manifest("slow"));
+    w.deploy("flat-points-v1", flat_manifest("slow", "1.0.0"));
     let tight = Limits {
         deadline_ms: 20,
         ..generous
@@ -1023,7 +990,7 @@ fn another_brands_latency_holds_while_a_plugin_burns_its_deadline_on_every_call(
     let deadline_ms = 50;
     let w = World::new();
     w.brand("calm");
-    w.deploy("flat-points-v1", flat_manifest("calm"));
+    w.deploy("flat-points-v1", flat_manifest("calm", "1.0.0"));
     w.brand("evil");
     w.deploy(
         "hostile",

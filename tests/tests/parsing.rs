@@ -11,13 +11,12 @@ mod common;
 
 use std::sync::LazyLock;
 
-use common::{Server, proptest_config};
+use common::{Server, flat_manifest, proptest_config};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
-use rulebox_host::registry::{FailurePolicy, Manifest};
-use rulebox_host::sandbox::bindings::EventType;
+use rulebox_host::registry::Manifest;
 use rulebox_host::sandbox::{Limits, Plugin, Sandbox};
 use rulebox_sdk::testing::Fixture;
 use rulebox_tests::plugin_wasm;
@@ -238,24 +237,12 @@ static API: LazyLock<Api> = LazyLock::new(|| {
             .await;
         (server, key)
     });
-    let manifest = Manifest {
-        brand: "tea".into(),
-        name: "flat-points".into(),
-        version: "1.0.0".into(),
-        events: vec![
-            EventType::Purchase,
-            EventType::ReferralAccepted,
-            EventType::CheckIn,
-        ],
-        queries: Vec::new(),
-        order: 0,
-        on_failure: FailurePolicy::Abort,
-        limits: Limits::default(),
-        config: json!({}),
-    };
     let registry = server.rulebox.registry();
     registry
-        .install(manifest, &plugin_wasm("flat-points-v1"))
+        .install(
+            flat_manifest("tea", "1.0.0"),
+            &plugin_wasm("flat-points-v1"),
+        )
         .unwrap();
     registry.activate("tea", "flat-points", "1.0.0").unwrap();
     Api {

@@ -2,19 +2,22 @@
 //! storage. Exactly-once application, atomic chains, failure policies, hot swaps, refunds,
 //! expiry, referral depth, hostile plugins, dry runs, input checks and the registry.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
+use common::{FLAT_EVENT_TYPES, aborted, host_event, memory_host};
 use rulebox_host::Rulebox;
 use rulebox_host::pipeline::{EventOutcome, PipelineError};
 use rulebox_host::registry::{FailurePolicy, Manifest, RegistryError};
 use rulebox_host::sandbox::bindings::{Effect, Event, EventType};
-use rulebox_host::sandbox::{FailureCause, Limits, PluginFailure};
+use rulebox_host::sandbox::{FailureCause, Limits};
 use rulebox_host::store::model::{Brand, LedgerEntry, LedgerKind, MemberProfile};
-use rulebox_sdk::testing::{event, line, purchase, sign_up, tick};
+use rulebox_sdk::testing::{line, purchase, sign_up, tick};
 use rulebox_sdk::{EventKind, LineItem, Referral, Refund, SignUp};
 use rulebox_tests::plugin_wasm;
 use serde_json::{Value, json};
@@ -44,21 +47,13 @@ const FLAT_V1: PluginSpec = PluginSpec {
     crate_name: "flat-points-v1",
     name: "flat-points",
     version: "1.0.0",
-    events: &[
-        EventType::Purchase,
-        EventType::ReferralAccepted,
-        EventType::CheckIn,
-    ],
+    events: FLAT_EVENT_TYPES,
 };
 const FLAT_V2: PluginSpec = PluginSpec {
     crate_name: "flat-points-v2",
     name: "flat-points",
     version: "2.0.0",
-    events: &[
-        EventType::Purchase,
-        EventType::ReferralAccepted,
-        EventType::CheckIn,
-    ],
+    events: FLAT_EVENT_TYPES,
 };
 const HOSTILE: PluginSpec = PluginSpec {
     crate_name: "hostile",
@@ -69,17 +64,7 @@ const HOSTILE: PluginSpec = PluginSpec {
 
 /// A manifest that matches `spec`, first in the chain, aborting on failure, default limits.
 fn manifest(spec: &PluginSpec, config: Value) -> Manifest {
-    Manifest {
-        brand: BRAND.into(),
-        name: spec.name.into(),
-        version: spec.version.into(),
-        events: spec.events.to_vec(),
-        queries: Vec::new(),
-        order: 0,
-        on_failure: FailurePolicy::Abort,
-        limits: Limits::default(),
-        config,
-    }
+    common::manifest(BRAND, spec.name, spec.version, spec.events, config)
 }
 
 /// The hostile plugin in `mode`, at chain position `order`, with failure policy `on_failure`.
@@ -105,19 +90,9 @@ fn install_and_activate(rb: &Rulebox, spec: &PluginSpec, manifest: Manifest) -> 
     Ok(())
 }
 
-/// An in-memory host with the brand "tea" and no plugins.
-fn host() -> Result<Rulebox> {
-    let rb = Rulebox::in_memory()?;
-    rb.put_brand(&Brand {
-        id: BRAND.into(),
-        ..Default::default()
-    })?;
-    Ok(rb)
-}
-
 /// An in-memory host with the brand "tea" and these plugins installed and active.
 fn host_with(plugins: Vec<(&PluginSpec, Manifest)>) -> Result<Rulebox> {
-    let rb = host()?;
+    let rb = memory_host(BRAND)?;
     for (spec, manifest) in plugins {
         install_and_activate(&rb, spec, manifest)?;
     }
@@ -126,15 +101,8 @@ fn host_with(plugins: Vec<(&PluginSpec, Manifest)>) -> Result<Rulebox> {
 
 // ----- events -------------------------------------------------------------------------------
 
-/// An event of brand "tea", built with the SDK's builders and converted to the host's type.
-fn host_event(id: &str, member: &str, at: i64, kind: EventKind) -> Event {
-    let mut sdk_event = event(id, member, at, kind);
-    sdk_event.brand = BRAND.into();
-    rulebox_host::convert(&sdk_event).unwrap()
-}
-
 fn signup_event(id: &str, member: &str) -> Event {
-    host_event(id, member, T0, sign_up("app"))
+    host_event(BRAND, id, member, T0, sign_up("app"))
 }
 
 fn invited_signup_event(id: &str, member: &str, inviter: &str) -> Event {
@@ -143,7 +111,7 @@ fn invited_signup_event(id: &str, member: &str, inviter: &str) -> Event {
         inviter: Some(inviter.into()),
         staff_id: None,
     });
-    host_event(id, member, T0, kind)
+    host_event(BRAND, id, member, T0, kind)
 }
 
 /// A purchase of one line worth `paid`, paid in full.
@@ -152,7 +120,13 @@ fn purchase_event(id: &str, member: &str, order: &str, paid: i64) -> Event {
 }
 
 fn purchase_of(id: &str, member: &str, order: &str, lines: Vec<LineItem>) -> Event {
-    host_event(id, member, T0 + 60_000, purchase(order, "s-1", lines))
+    host_event(
+        BRAND,
+        id,
+        member,
+        T0 + 60_000,
+        purchase(order, "s-1", lines),
+    )
 }
 
 fn refund_event(id: &str, member: &str, order: &str, lines: Vec<LineItem>) -> Event {
@@ -162,7 +136,7 @@ fn refund_event(id: &str, member: &str, order: &str, lines: Vec<LineItem>) -> Ev
         lines,
         refunded,
     });
-    host_event(id, member, T0 + DAY_MS, kind)
+    host_event(BRAND, id, member, T0 + DAY_MS, kind)
 }
 
 /// A referral event: `inviter` is the direct inviter of `invitee`.
@@ -172,7 +146,7 @@ fn referral_event(id: &str, inviter: &str, invitee: &str) -> Event {
         invitee_id: invitee.into(),
         level: 7,
     });
-    host_event(id, inviter, T0 + DAY_MS, kind)
+    host_event(BRAND, id, inviter, T0 + DAY_MS, kind)
 }
 
 // ----- reading state ------------------------------------------------------------------------
@@ -209,20 +183,6 @@ fn awards(outcome: &EventOutcome) -> Vec<(String, i64, String, String)> {
 /// One award as [`awards`] lists it.
 fn award(member: &str, amount: i64, reason: &str, version: &str) -> (String, i64, String, String) {
     (member.into(), amount, reason.into(), version.into())
-}
-
-/// The plugin failure of an aborted event, or a panic naming what happened instead.
-fn aborted(result: Result<EventOutcome, PipelineError>, event_id: &str) -> PluginFailure {
-    match result {
-        Err(PipelineError::Aborted {
-            event_id: id,
-            failure,
-        }) => {
-            assert_eq!(id, event_id);
-            *failure
-        }
-        other => panic!("expected event {event_id} to abort, got {other:?}"),
-    }
 }
 
 // ----- exactly once -------------------------------------------------------------------------
@@ -399,7 +359,7 @@ fn each_plugin_in_the_chain_sees_the_effects_of_the_plugins_before_it() -> Resul
 #[test]
 fn versions_swapped_while_events_flow_apply_whole_per_event_and_keep_ledgers_consistent()
 -> Result<()> {
-    let rb = host()?;
+    let rb = memory_host(BRAND)?;
     install(&rb, &FLAT_V1, manifest(&FLAT_V1, json!({})))?;
     install(&rb, &FLAT_V2, manifest(&FLAT_V2, json!({})))?;
     rb.registry().activate(BRAND, "flat-points", "1.0.0")?;
@@ -574,6 +534,7 @@ fn expiring_points_expire_on_the_first_sweep_past_their_date_and_only_once() -> 
 
     // A tick is an ordinary event too: the sweep's event for this member is answered as a repeat.
     let tick_event = host_event(
+        BRAND,
         &format!("tick:daily:{}:m-1", T0 + 60 * DAY_MS),
         "m-1",
         T0 + 60 * DAY_MS,
@@ -840,7 +801,7 @@ fn invalid_events_are_refused_with_a_typed_error_and_commit_nothing() -> Result<
 #[test]
 fn the_registry_refuses_mismatched_manifests_and_unknown_versions_and_survives_a_restart()
 -> Result<()> {
-    let rb = host()?;
+    let rb = memory_host(BRAND)?;
     let welcome = plugin_wasm("welcome-bonus");
 
     let wrong_version = Manifest {

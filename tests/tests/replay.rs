@@ -7,17 +7,16 @@ mod common;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use common::{FLAT_V1, FLAT_V2, Server};
+use common::{FLAT_V1, FLAT_V2, Server, flat_manifest, host_event, memory_host};
 use reqwest::Method;
 use rulebox_host::Rulebox;
 use rulebox_host::pipeline::{
     EventOutcome, PipelineError, ReplayItem, ReplayReport, ReplayStatus, ReplaySummary,
 };
 use rulebox_host::registry::{FailurePolicy, Manifest, RegistryError};
-use rulebox_host::sandbox::Limits;
 use rulebox_host::sandbox::bindings::{Effect, Event, EventType};
-use rulebox_host::store::model::{Brand, MemberProfile};
-use rulebox_sdk::testing::{event, line, purchase};
+use rulebox_host::store::model::MemberProfile;
+use rulebox_sdk::testing::{line, purchase};
 use rulebox_sdk::{EventKind, Visit};
 use rulebox_tests::plugin_wasm;
 use serde_json::{Value, json};
@@ -25,39 +24,16 @@ use serde_json::{Value, json};
 const BRAND: &str = "tea";
 /// 2026-03-15 09:30 in the brand's time zone (UTC+8).
 const T0: i64 = 1_773_538_200_000;
-const FLAT_EVENTS: &[EventType] = &[
-    EventType::Purchase,
-    EventType::ReferralAccepted,
-    EventType::CheckIn,
-];
 
 // ----- set-up -------------------------------------------------------------------------------
-
-/// A manifest for a test plugin, first in the chain, aborting on failure, default limits.
-fn manifest(name: &str, version: &str, events: &[EventType], config: Value) -> Manifest {
-    Manifest {
-        brand: BRAND.into(),
-        name: name.into(),
-        version: version.into(),
-        events: events.to_vec(),
-        queries: Vec::new(),
-        order: 0,
-        on_failure: FailurePolicy::Abort,
-        limits: Limits::default(),
-        config,
-    }
-}
-
-fn flat(version: &str) -> Manifest {
-    manifest("flat-points", version, FLAT_EVENTS, json!({}))
-}
 
 /// The hostile plugin taking its mode from each purchase's order id (`<mode>:<n>`).
 fn hostile(order: i32, on_failure: FailurePolicy) -> Manifest {
     Manifest {
         order,
         on_failure,
-        ..manifest(
+        ..common::manifest(
+            BRAND,
             "hostile",
             "0.1.0",
             &[EventType::Purchase, EventType::SignUp, EventType::CheckIn],
@@ -77,11 +53,7 @@ fn install(rb: &Rulebox, crate_name: &str, manifest: Manifest, activate: bool) -
 
 /// An in-memory host with brand "tea", member "m-1" and flat-points 1.0.0 active.
 fn host_with_v1() -> Result<Rulebox> {
-    let rb = Rulebox::in_memory()?;
-    rb.put_brand(&Brand {
-        id: BRAND.into(),
-        ..Default::default()
-    })?;
+    let rb = memory_host(BRAND)?;
     rb.put_member(
         BRAND,
         MemberProfile {
@@ -89,29 +61,27 @@ fn host_with_v1() -> Result<Rulebox> {
             ..Default::default()
         },
     )?;
-    install(&rb, "flat-points-v1", flat("1.0.0"), true)?;
+    install(&rb, "flat-points-v1", flat_manifest(BRAND, "1.0.0"), true)?;
     Ok(rb)
-}
-
-fn host_event(id: &str, member: &str, kind: EventKind) -> Event {
-    let mut sdk_event = event(id, member, T0, kind);
-    sdk_event.brand = BRAND.into();
-    rulebox_host::convert(&sdk_event).unwrap()
 }
 
 /// A purchase of one line worth `paid` minor units.
 fn purchase_event(id: &str, order: &str, paid: i64) -> Event {
     host_event(
+        BRAND,
         id,
         "m-1",
+        T0,
         purchase(order, "s-1", vec![line("p-1", "tea", 1, paid)]),
     )
 }
 
 fn check_in_event(id: &str) -> Event {
     host_event(
+        BRAND,
         id,
         "m-1",
+        T0,
         EventKind::CheckIn(Visit {
             location: None,
             store_id: Some("s-1".into()),
@@ -159,7 +129,7 @@ fn a_candidate_version_is_compared_with_the_stored_outcome_and_the_active_versio
     let rb = host_with_v1()?;
     rb.ingest(purchase_event("e-1", "o-1", 2500))?;
     rb.ingest(purchase_event("e-2", "o-2", 1000))?;
-    install(&rb, "flat-points-v2", flat("2.0.0"), false)?;
+    install(&rb, "flat-points-v2", flat_manifest(BRAND, "2.0.0"), false)?;
     let before = state(&rb);
     assert_eq!(before.0, 35, "v1 awarded 1 point per yuan");
 
@@ -169,7 +139,7 @@ fn a_candidate_version_is_compared_with_the_stored_outcome_and_the_active_versio
         // Never ingested: compared with what the active version decides now.
         purchase_event("e-new", "o-new", 700),
         // flat-points does not handle birthdays.
-        host_event("e-birthday", "m-1", EventKind::Birthday),
+        host_event(BRAND, "e-birthday", "m-1", T0, EventKind::Birthday),
     ];
     let report = rb.replay_candidate(BRAND, "flat-points", "2.0.0", events.clone())?;
     assert_eq!(
@@ -270,7 +240,7 @@ fn a_decision_that_moved_with_the_members_state_is_drift_not_a_change() -> Resul
     let stored = rb.ingest(check_in_event("e-visit"))?;
     assert_eq!(stored.effects[0].effect, tag("saw-0")[0]);
     rb.ingest(purchase_event("e-buy", "o-1", 2500))?;
-    install(&rb, "flat-points-v2", flat("2.0.0"), false)?;
+    install(&rb, "flat-points-v2", flat_manifest(BRAND, "2.0.0"), false)?;
 
     for version in ["1.0.0", "2.0.0"] {
         let report = rb.replay_candidate(
@@ -315,7 +285,7 @@ fn a_failing_candidate_and_events_that_cannot_be_evaluated_fail_alone() -> Resul
             purchase_event("e-refuses", "rule-error:1", 1000),
             coffee,
             ghost,
-            host_event("e-birthday", "m-1", EventKind::Birthday),
+            host_event(BRAND, "e-birthday", "m-1", T0, EventKind::Birthday),
         ],
     )?;
     assert_eq!(report.active_version, None);
@@ -495,7 +465,7 @@ fn plugin_stats_count_every_call_failures_by_cause_and_observed_percentiles() ->
     );
 
     // A replay counts under the version it ran: the candidate's cost, before activation.
-    install(&rb, "flat-points-v2", flat("2.0.0"), false)?;
+    install(&rb, "flat-points-v2", flat_manifest(BRAND, "2.0.0"), false)?;
     rb.replay_candidate(
         BRAND,
         "flat-points",

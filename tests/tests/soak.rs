@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{FLAT_V1, FLAT_V2, Server};
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -96,15 +95,7 @@ async fn mixed_load_with_hot_swaps_stays_flat() {
     let members: Vec<Value> = (0..MEMBERS)
         .map(|i| json!({"id": format!("m-{i}")}))
         .collect();
-    server
-        .ok(
-            Method::PUT,
-            "/v1/brands/tea/members",
-            &key,
-            Some(json!(members)),
-            200,
-        )
-        .await;
+    server.put_members("tea", &key, json!(members)).await;
     server.deploy("tea", &key, &FLAT_V1, true).await;
     server.deploy("tea", &key, &FLAT_V2, false).await;
 

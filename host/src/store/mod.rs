@@ -9,6 +9,7 @@ mod keys;
 mod memory;
 pub mod model;
 mod sled;
+pub mod watchdog;
 
 pub use self::sled::SledKv;
 pub use db::{Db, DbCatalog};

@@ -17,13 +17,14 @@ use std::thread;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::watchdog::{self, STALL_LIMIT, Watchdog};
 use super::{Batch, Committed, Entries, KvStore, StorageError};
 
 type Waiter = mpsc::Sender<Result<(), StorageError>>;
 
 /// sled's page cache. Its default (1 GiB) lets a busy host's memory climb for a long time
-/// before levelling off; 128 MiB keeps the working set of members and recent outcomes hot
-/// while resident memory stays flat (see the soak test and docs/reliability.md).
+/// before levelling off; 128 MiB keeps the working set of members and recent outcomes hot.
+/// Beyond it, sled's memory follows the data kept (docs/reliability.md, Soak).
 pub const CACHE_BYTES: u64 = 128 << 20;
 
 /// A sled database with one tree for all rulebox data.
@@ -32,6 +33,8 @@ pub struct SledKv {
     tree: sled::Tree,
     flushes: Mutex<Option<mpsc::Sender<Waiter>>>,
     flusher: Option<thread::JoinHandle<()>>,
+    /// Aborts the process if sled stops making progress (see [`watchdog`]).
+    watchdog: Watchdog,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -69,11 +72,14 @@ impl SledKv {
                 }
             })
             .map_err(io)?;
+        let watchdog = Watchdog::start("rulebox-watchdog", STALL_LIMIT, watchdog::abort_process())
+            .map_err(io)?;
         Ok(SledKv {
             db,
             tree,
             flushes: Mutex::new(Some(tx)),
             flusher: Some(flusher),
+            watchdog,
         })
     }
 
@@ -85,6 +91,7 @@ impl SledKv {
 
 impl KvStore for SledKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let _op = self.watchdog.enter();
         Ok(self.tree.get(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
@@ -94,6 +101,7 @@ impl KvStore for SledKv {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Entries, StorageError> {
+        let _op = self.watchdog.enter();
         let iter = match after {
             Some(after) => self
                 .tree
@@ -112,6 +120,7 @@ impl KvStore for SledKv {
     }
 
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
+        let _op = self.watchdog.enter();
         let result = self.tree.transaction(|tx| {
             if let Some(guard) = &batch.guard
                 && let Some(existing) = tx.get(guard)?
@@ -134,6 +143,7 @@ impl KvStore for SledKv {
     }
 
     fn flush(&self) -> Result<(), StorageError> {
+        let _op = self.watchdog.enter();
         let (tx, rx) = mpsc::channel();
         let stopped = || StorageError::Io("the flush thread has stopped".into());
         self.flushes

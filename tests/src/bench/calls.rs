@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use rulebox_host::convert;
 use rulebox_host::fixtures::FixtureData;
 use rulebox_host::sandbox::bindings::{Event, MemberView, Query};
-use rulebox_host::sandbox::{CallEnv, Limits, Plugin, Sandbox, SandboxConfig};
+use rulebox_host::sandbox::{CallEnv, CallReport, Limits, Plugin, Sandbox, SandboxConfig};
 use rulebox_sdk::Rule;
 use rulebox_sdk::testing::{FakeHost, Fixture, Input};
+use serde::Serialize;
 
 use super::{Opts, Row, percentiles};
 
@@ -137,33 +138,29 @@ fn sandboxed(
     plugin: &Plugin,
     p: &Prepared,
 ) -> (Duration, serde_json::Value, u64) {
-    let started = Instant::now();
-    let (value, fuel) = match (&p.event, &p.query) {
-        (Some(e), _) => match sandbox.on_event(plugin, p.env(), e) {
-            Ok(r) => {
-                let elapsed = started.elapsed();
-                return (
-                    elapsed,
-                    serde_json::to_value(&r.output).unwrap_or_default(),
-                    r.fuel_used,
-                );
-            }
-            Err(_) => (serde_json::Value::Null, 0),
-        },
-        (_, Some(q)) => match sandbox.on_query(plugin, p.env(), q) {
-            Ok(r) => {
-                let elapsed = started.elapsed();
-                return (
-                    elapsed,
-                    serde_json::to_value(&r.output).unwrap_or_default(),
-                    r.fuel_used,
-                );
-            }
-            Err(_) => (serde_json::Value::Null, 0),
-        },
+    match (&p.event, &p.query) {
+        (Some(e), _) => timed(|| sandbox.on_event(plugin, p.env(), e)),
+        (_, Some(q)) => timed(|| sandbox.on_query(plugin, p.env(), q)),
         _ => unreachable!("a case has an event or a query"),
-    };
-    (started.elapsed(), value, fuel)
+    }
+}
+
+/// Times `call`, then reads its report with the clock stopped: the duration, the output as
+/// JSON and the fuel used (`null` and 0 for a failure).
+fn timed<T: Serialize, E>(
+    call: impl FnOnce() -> Result<CallReport<T>, E>,
+) -> (Duration, serde_json::Value, u64) {
+    let started = Instant::now();
+    let result = call();
+    let elapsed = started.elapsed();
+    match result {
+        Ok(r) => (
+            elapsed,
+            serde_json::to_value(&r.output).unwrap_or_default(),
+            r.fuel_used,
+        ),
+        Err(_) => (elapsed, serde_json::Value::Null, 0),
+    }
 }
 
 fn measure<R: Rule>(sandbox: &Sandbox, rule: &str, opts: Opts) -> anyhow::Result<Vec<Row>> {

@@ -9,6 +9,8 @@
 //!   from that scheduled time (no coordinated omission).
 //! - Batches (`events:batch`) sent back to back by `clients` concurrent clients: the peak
 //!   rate.
+//! - Upload to first evaluation: a plugin uploaded with `activate: true`, then an event it
+//!   handles, timed from the upload's first byte to the event's answer.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +19,8 @@ use std::time::{Duration, Instant};
 use rulebox_host::api::{self, ApiOptions, AppState};
 use rulebox_host::auth::{self, Scope};
 use rulebox_host::demo::data::BRAND;
-use rulebox_host::sandbox::bindings::Event;
+use rulebox_host::sandbox::bindings::{Event, EventKind, SignUp};
+use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
 
 use super::pipeline::{Storage, open_demo, stream};
 use super::{Opts, Row, percentiles};
@@ -44,7 +47,14 @@ async fn start(compiled: &Path, members: usize) -> anyhow::Result<Server> {
         )
     })
     .await??;
-    let key = auth::create_key(rb.db(), Some(BRAND), &[Scope::Events], "bench", 0)?.key;
+    let key = auth::create_key(
+        rb.db(),
+        Some(BRAND),
+        &[Scope::Events, Scope::Plugins],
+        "bench",
+        0,
+    )?
+    .key;
     let state = AppState::new(Arc::new(rb), None, ApiOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/v1/brands/{BRAND}", listener.local_addr()?);
@@ -90,16 +100,39 @@ async fn fixed_rate(
     Ok((latencies, errors, start.elapsed()))
 }
 
-/// Batches of `size` sent back to back from `clients` clients; events/s overall.
+/// The part of a batch answer the load generator reads: each item's status.
+#[derive(serde::Deserialize)]
+struct BatchAnswer {
+    items: Vec<BatchStatus>,
+}
+
+#[derive(serde::Deserialize)]
+struct BatchStatus {
+    status: u16,
+}
+
+/// Batches of `size` sent back to back from `clients` clients; events/s overall. Request
+/// bodies are serialised before the clock starts and answers are read for their statuses
+/// only, so the generator takes as little as it can of the two cores it shares with the
+/// server.
 async fn batches(
     server: &Server,
     client: &reqwest::Client,
     streams: Vec<Vec<Event>>,
     size: usize,
 ) -> anyhow::Result<(usize, usize, Duration, Vec<Duration>)> {
+    let bodies: Vec<Vec<(usize, Vec<u8>)>> = streams
+        .iter()
+        .map(|events| {
+            events
+                .chunks(size)
+                .map(|chunk| Ok((chunk.len(), serde_json::to_vec(chunk)?)))
+                .collect::<anyhow::Result<_>>()
+        })
+        .collect::<anyhow::Result<_>>()?;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for events in streams {
+    for requests in bodies {
         let (client, url, key) = (
             client.clone(),
             format!("{}/events:batch", server.base),
@@ -107,25 +140,29 @@ async fn batches(
         );
         tasks.push(tokio::spawn(async move {
             let (mut sent, mut failed, mut latencies) = (0, 0, Vec::new());
-            for chunk in events.chunks(size) {
+            for (events, body) in requests {
                 let t = Instant::now();
-                let answer = client.post(&url).bearer_auth(&key).json(chunk).send().await;
+                let answer = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let answer = match answer {
+                    Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+                    _ => None,
+                };
                 latencies.push(t.elapsed());
-                sent += chunk.len();
-                match answer {
-                    Ok(r) if r.status().is_success() => {
-                        let body: serde_json::Value = r.json().await.unwrap_or_default();
-                        failed += body["items"].as_array().map_or(chunk.len(), |items| {
-                            items
-                                .iter()
-                                .filter(|i| {
-                                    !(200..300).contains(&i["status"].as_u64().unwrap_or(0))
-                                })
-                                .count()
-                        });
-                    }
-                    _ => failed += chunk.len(),
-                }
+                sent += events;
+                failed += answer
+                    .and_then(|bytes| serde_json::from_slice::<BatchAnswer>(&bytes).ok())
+                    .map_or(events, |a| {
+                        a.items
+                            .iter()
+                            .filter(|i| !(200..300).contains(&i.status))
+                            .count()
+                    });
             }
             (sent, failed, latencies)
         }));
@@ -138,6 +175,77 @@ async fn batches(
         latencies.extend(l);
     }
     Ok((sent, failed, started.elapsed(), latencies))
+}
+
+/// Uploads the `welcome-bonus` example (not among the demo plugins, so its bytes are not in
+/// the compile cache the first time) as version `version`, activated, then sends a sign-up
+/// it handles. Returns the time to the upload's answer and to the event's answer.
+async fn upload_then_event(
+    server: &Server,
+    client: &reqwest::Client,
+    tag: &str,
+) -> anyhow::Result<(Duration, Duration)> {
+    use base64::Engine as _;
+    let wasm = rulebox_host::examples::example("welcome-bonus")
+        .ok_or_else(|| anyhow::anyhow!("welcome-bonus is not built in"))?;
+    let described = Sandbox::new(SandboxConfig::default())?
+        .load(wasm, Limits::default())?
+        .description;
+    let upload = serde_json::json!({
+        "manifest": {
+            "brand": BRAND,
+            "name": described.name,
+            "version": described.version,
+            "events": described.events,
+            "queries": described.queries,
+        },
+        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+        "activate": true,
+    });
+    let event = Event {
+        id: format!("upload-{tag}"),
+        brand: BRAND.into(),
+        member_id: format!("n-upload-{tag}"),
+        occurred_at: rulebox_host::demo::data::DEMO_EPOCH + 86_400_000,
+        kind: EventKind::SignUp(SignUp {
+            channel: "app".into(),
+            inviter: None,
+            staff_id: None,
+        }),
+    };
+    let started = Instant::now();
+    post(server, client, "plugins", &upload, "the upload").await?;
+    let uploaded = started.elapsed();
+    let body = post(server, client, "events", &event, "the first event").await?;
+    let ran = body["calls"]
+        .as_array()
+        .is_some_and(|calls| calls.iter().any(|c| c["plugin"] == described.name));
+    anyhow::ensure!(
+        ran,
+        "the uploaded plugin did not run on the first event: {body}"
+    );
+    Ok((uploaded, started.elapsed()))
+}
+
+/// POSTs `body` as JSON to `path` under the brand: the answer's JSON, or an error naming
+/// `what` with the server's answer.
+async fn post(
+    server: &Server,
+    client: &reqwest::Client,
+    path: &str,
+    body: &impl serde::Serialize,
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let answer = client
+        .post(format!("{}/{path}", server.base))
+        .bearer_auth(&server.key)
+        .json(body)
+        .send()
+        .await?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await?;
+    anyhow::ensure!(status.is_success(), "{what} failed ({status}): {body}");
+    Ok(body)
 }
 
 /// Runs experiment 4.
@@ -174,7 +282,7 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             let _ = server.stop.send(());
         }
 
-        for (clients, size) in opts.pick(vec![(1, 250), (4, 250)], vec![(2, 50)]) {
+        for (clients, size) in opts.pick(vec![(1, 250), (4, 250), (4, 1000)], vec![(2, 50)]) {
             let server = start(compiled, members).await?;
             let warm = stream(members, 200, 1, "warm");
             batches(&server, &client, warm, 100).await?;
@@ -196,6 +304,33 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             });
             let _ = server.stop.send(());
         }
+        // Upload to first evaluation, on fresh servers: the bytes are not in their compile
+        // cache, so each upload compiles (the in-process scale experiment has the cache hit).
+        let (mut uploads, mut totals) = (Vec::new(), Vec::new());
+        for tag in 0..opts.pick(3, 1) {
+            let server = start(compiled, members).await?;
+            let (uploaded, total) = upload_then_event(&server, &client, &tag.to_string()).await?;
+            uploads.push(uploaded);
+            totals.push(total);
+            let _ = server.stop.send(());
+        }
+        let (u50, _) = percentiles(&mut uploads);
+        let (t50, _) = percentiles(&mut totals);
+        rows.push(Row {
+            experiment: "http",
+            case: "upload a new plugin (activate) + its first event".into(),
+            variant: "sandboxed, compiles".into(),
+            samples: totals.len(),
+            median_us: Some(t50),
+            note: format!(
+                "median of fresh servers; upload answered after {:.0} ms, first event \
+                 answered {:.0} ms later; max total {:.0} ms",
+                u50 / 1e3,
+                (t50 - u50) / 1e3,
+                totals.last().map_or(0.0, |t| t.as_secs_f64() * 1e3)
+            ),
+            ..Row::default()
+        });
         Ok(rows)
     })
 }

@@ -6,8 +6,11 @@
 pub mod calls;
 pub mod http;
 pub mod native;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod pipeline;
 pub mod scale;
+pub mod work;
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -216,8 +216,34 @@ impl Run {
     }
 }
 
-/// Ingests each stream from its own thread, all at once.
-pub fn run_streams(rb: &Rulebox, streams: Vec<Vec<Event>>) -> Run {
+/// How the clients send: how many threads, and how many events each hands the host at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    /// Client threads, each with its own stream.
+    pub clients: usize,
+    /// Events per call: 1 sends each with `Rulebox::ingest` (one flush each, shared with
+    /// whoever else is waiting: group commit); more sends them with `Rulebox::ingest_all`
+    /// (one flush per batch), as the HTTP `events:batch` route does.
+    pub batch: usize,
+}
+
+impl Load {
+    /// `clients` threads sending one event at a time.
+    pub fn single(clients: usize) -> Self {
+        Load { clients, batch: 1 }
+    }
+
+    fn label(&self) -> String {
+        match self.batch {
+            1 => format!("{} threads", self.clients),
+            n => format!("{} threads, batches of {n}", self.clients),
+        }
+    }
+}
+
+/// Ingests each stream from its own thread, all at once, `batch` events per call. An
+/// event's latency is that of the call that carried it.
+pub fn run_streams(rb: &Rulebox, streams: Vec<Vec<Event>>, batch: usize) -> Run {
     let started = Instant::now();
     let results: Vec<(Vec<Duration>, usize, usize, Option<String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = streams
@@ -226,15 +252,25 @@ pub fn run_streams(rb: &Rulebox, streams: Vec<Vec<Event>>) -> Run {
                 s.spawn(move || {
                     let (mut lat, mut errors, mut calls, mut first) =
                         (Vec::with_capacity(events.len()), 0, 0, None);
-                    for event in events {
+                    let mut events = events.into_iter().peekable();
+                    while events.peek().is_some() {
+                        let chunk: Vec<Event> = events.by_ref().take(batch.max(1)).collect();
                         let t = Instant::now();
-                        let result = rb.ingest(event);
-                        lat.push(t.elapsed());
-                        match result {
-                            Ok(outcome) => calls += outcome.calls.len(),
-                            Err(e) => {
-                                errors += 1;
-                                first.get_or_insert_with(|| e.to_string());
+                        let results = if chunk.len() == 1 {
+                            let event = chunk.into_iter().next().expect("one event");
+                            vec![rb.ingest(event)]
+                        } else {
+                            rb.ingest_all(chunk)
+                        };
+                        let took = t.elapsed();
+                        for result in results {
+                            lat.push(took);
+                            match result {
+                                Ok(outcome) => calls += outcome.calls.len(),
+                                Err(e) => {
+                                    errors += 1;
+                                    first.get_or_insert_with(|| e.to_string());
+                                }
                             }
                         }
                     }
@@ -275,13 +311,17 @@ pub fn measure(
     plugins: Option<&[&str]>,
     native: Option<Arc<NativeRules>>,
     storage: Storage,
-    clients: usize,
+    load: Load,
     events: usize,
 ) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
     let rb = open_demo(dir.path(), compiled, members, plugins, native, storage)?;
-    run_streams(&rb, stream(members, events.min(500), 1, "warm"));
-    Ok(run_streams(&rb, stream(members, events, clients, "run")))
+    run_streams(&rb, stream(members, events.min(500), 1, "warm"), load.batch);
+    Ok(run_streams(
+        &rb,
+        stream(members, events, load.clients, "run"),
+        load.batch,
+    ))
 }
 
 /// A row from a run.
@@ -334,7 +374,23 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
         (Storage::Memory, "in-memory store"),
     ];
     for (storage, label) in configs {
-        for clients in opts.pick(vec![1, 2, 4, 8], vec![1, 2]) {
+        let mut loads: Vec<Load> = opts
+            .pick(vec![1, 2, 4, 8], vec![1, 2])
+            .into_iter()
+            .map(Load::single)
+            .collect();
+        if storage == Storage::Durable {
+            // Group commit by batch: what `events:batch` does for one request.
+            loads.extend(
+                opts.pick(vec![1, 2, 4], vec![2])
+                    .into_iter()
+                    .map(|clients| Load {
+                        clients,
+                        batch: 250,
+                    }),
+            );
+        }
+        for load in loads {
             let native = Arc::new(NativeRules::default());
             let mut nat = measure(
                 Some(compiled),
@@ -342,19 +398,11 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
                 None,
                 Some(native.clone()),
                 storage,
-                clients,
+                load,
                 events,
             )?;
-            let mut sbx = measure(
-                Some(compiled),
-                members,
-                None,
-                None,
-                storage,
-                clients,
-                events,
-            )?;
-            let case = format!("{label}, {members} members, {clients} threads");
+            let mut sbx = measure(Some(compiled), members, None, None, storage, load, events)?;
+            let case = format!("{label}, {members} members, {}", load.label());
             let ratio = sbx.per_s() / nat.per_s();
             let (calls, converting) = native.conversion();
             let mut native_row = row("pipeline", case.clone(), "native rules", &mut nat);

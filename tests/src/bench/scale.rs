@@ -10,7 +10,7 @@ use rulebox_host::Rulebox;
 use rulebox_host::demo::data;
 use rulebox_host::sandbox::bindings::{Event, EventKind, Visit};
 
-use super::pipeline::{Storage, install, measure, row};
+use super::pipeline::{Load, Storage, install, measure, row};
 use super::{Opts, Row, percentiles, rss_bytes};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -27,7 +27,7 @@ fn members(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             None,
             None,
             Storage::Durable,
-            2,
+            Load::single(2),
             opts.pick(6_000, 200),
         )?;
         let loaded = started.elapsed();
@@ -69,7 +69,7 @@ fn chain(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             Some(plugins),
             None,
             Storage::Durable,
-            2,
+            Load::single(2),
             opts.pick(6_000, 200),
         )?;
         let mut r = row(

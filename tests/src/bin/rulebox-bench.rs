@@ -6,7 +6,8 @@
 //! cargo run -p rulebox-tests --bin rulebox-bench -- --quick     # smoke run, a few seconds
 //! ```
 //!
-//! `--only call,pipeline,http,scale` runs a subset.
+//! `--only call,pipeline,http,scale,work` runs a subset. Built with `--features peers`, the
+//! suite also runs `peers` (zen-engine and Extism on the points-accrual rule).
 
 use std::time::Instant;
 
@@ -31,13 +32,22 @@ fn main() -> anyhow::Result<()> {
                 only = Some(list.split(',').map(str::to_owned).collect());
             }
             "-h" | "--help" => {
-                println!("rulebox-bench [--quick] [--csv PATH] [--only call,pipeline,http,scale]");
+                println!(
+                    "rulebox-bench [--quick] [--csv PATH] [--only call,peers,pipeline,http,scale,work]"
+                );
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument {other:?}; see --help"),
         }
     }
     let opts = Opts { quick };
+    #[cfg(not(feature = "peers"))]
+    if only
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|x| x == "peers"))
+    {
+        anyhow::bail!("peers: build with --features peers (zen-engine, Extism)");
+    }
     let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
     let started = Instant::now();
     eprintln!(
@@ -73,12 +83,15 @@ fn main() -> anyhow::Result<()> {
     // Brands first: resident memory is measured while the process is still small.
     step("scale", &mut || bench::scale::brands(opts))?;
     step("call", &mut || bench::calls::run(opts))?;
+    #[cfg(feature = "peers")]
+    step("peers", &mut || bench::peers::run(opts))?;
     let compiled = bench::pipeline::compiled_cache()?;
     step("pipeline", &mut || {
         bench::pipeline::run(opts, compiled.path())
     })?;
     step("http", &mut || bench::http::run(opts, compiled.path()))?;
     step("scale", &mut || bench::scale::run(opts, compiled.path()))?;
+    step("work", &mut || bench::work::run(opts, compiled.path()))?;
     print!("{}", bench::table(&rows));
     eprintln!(
         "total {:.1} s, load average {} at the end",

@@ -1,6 +1,8 @@
 //! A real API server on 127.0.0.1 (port 0) over a temporary data directory, and a client
 //! for it: JSON calls with a bearer key, raw bodies, or exactly the `Authorization` header
-//! given (for the tests that attack the API). Shared by the HTTP tests.
+//! given (for the tests that attack the API). Shared by the HTTP tests; with them, what the
+//! in-process tests share: an in-memory host, host events, test plugin manifests and
+//! aborted events.
 
 #![allow(dead_code)] // each test file uses part of it
 
@@ -10,8 +12,15 @@ use std::time::Duration;
 use base64::Engine;
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
+use rulebox_host::Rulebox;
 use rulebox_host::api::{self, ApiOptions, AppState};
 use rulebox_host::auth::AdminKey;
+use rulebox_host::pipeline::{EventOutcome, PipelineError};
+use rulebox_host::registry::{FailurePolicy, Manifest};
+use rulebox_host::sandbox::bindings::{Event, EventType};
+use rulebox_host::sandbox::{Limits, PluginFailure};
+use rulebox_host::store::model::Brand;
+use rulebox_sdk::EventKind;
 use serde_json::{Value, json};
 
 /// The configured platform admin key.
@@ -38,6 +47,12 @@ pub struct Answer {
 
 /// The events the flat-points test plugins declare.
 pub const FLAT_EVENTS: &[&str] = &["Purchase", "ReferralAccepted", "CheckIn"];
+/// [`FLAT_EVENTS`] as the host's types.
+pub const FLAT_EVENT_TYPES: &[EventType] = &[
+    EventType::Purchase,
+    EventType::ReferralAccepted,
+    EventType::CheckIn,
+];
 
 /// A test plugin: crate, name, version and the events it declares.
 pub struct Plugin(
@@ -234,6 +249,18 @@ impl Server {
         body["key"].as_str().unwrap().to_owned()
     }
 
+    /// Imports `members` (a JSON array) into `brand` in one bulk upsert; returns the answer.
+    pub async fn put_members(&self, brand: &str, key: &str, members: Value) -> Value {
+        self.ok(
+            Method::PUT,
+            &format!("/v1/brands/{brand}/members"),
+            key,
+            Some(members),
+            200,
+        )
+        .await
+    }
+
     /// Stops accepting connections and waits for the server to finish.
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
@@ -264,5 +291,65 @@ pub fn proptest_config(cases: u32, file: &'static str) -> proptest::test_runner:
             proptest::test_runner::FileFailurePersistence::Direct(file),
         )),
         ..proptest::test_runner::Config::default()
+    }
+}
+
+// ----- in process: a host without a server --------------------------------------------------
+
+/// An in-memory host with brand `brand` (default settings) and nothing else.
+pub fn memory_host(brand: &str) -> anyhow::Result<Rulebox> {
+    let rb = Rulebox::in_memory()?;
+    rb.put_brand(&Brand {
+        id: brand.into(),
+        ..Default::default()
+    })?;
+    Ok(rb)
+}
+
+/// An event of `brand`, built with the SDK's builders and converted to the host's type.
+pub fn host_event(brand: &str, id: &str, member: &str, at: i64, kind: EventKind) -> Event {
+    let mut sdk_event = rulebox_sdk::testing::event(id, member, at, kind);
+    sdk_event.brand = brand.into();
+    rulebox_host::convert(&sdk_event).unwrap()
+}
+
+/// A manifest of a test plugin, first in the chain, aborting on failure, default limits.
+pub fn manifest(
+    brand: &str,
+    name: &str,
+    version: &str,
+    events: &[EventType],
+    config: Value,
+) -> Manifest {
+    Manifest {
+        brand: brand.into(),
+        name: name.into(),
+        version: version.into(),
+        events: events.to_vec(),
+        queries: Vec::new(),
+        order: 0,
+        on_failure: FailurePolicy::Abort,
+        limits: Limits::default(),
+        config,
+    }
+}
+
+/// [`manifest`] of flat-points `version` (crate `flat-points-v1` for 1.0.0, one point per
+/// yuan paid; `flat-points-v2` for 2.0.0, two).
+pub fn flat_manifest(brand: &str, version: &str) -> Manifest {
+    manifest(brand, "flat-points", version, FLAT_EVENT_TYPES, json!({}))
+}
+
+/// The plugin failure of an aborted event, or a panic naming what happened instead.
+pub fn aborted(result: Result<EventOutcome, PipelineError>, event_id: &str) -> PluginFailure {
+    match result {
+        Err(PipelineError::Aborted {
+            event_id: id,
+            failure,
+        }) => {
+            assert_eq!(id, event_id);
+            *failure
+        }
+        other => panic!("expected event {event_id} to abort, got {other:?}"),
     }
 }

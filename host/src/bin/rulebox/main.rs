@@ -217,31 +217,38 @@ enum KeyCommand {
         data_dir: Option<PathBuf>,
     },
     /// List the keys of a brand (or the admin keys): id, scopes, label, creation time.
+    #[command(
+        mut_arg("brand", |a| a.help("The brand whose keys to list")),
+        mut_arg("admin", |a| a.help("List the platform admin keys instead")),
+    )]
     List {
-        /// The brand whose keys to list.
-        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
-        brand: Option<String>,
-        /// List the platform admin keys instead.
-        #[arg(long)]
-        admin: bool,
-        /// The data directory [default: RULEBOX_DATA_DIR, else rulebox-data].
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        owner: KeyOwner,
     },
     /// Revoke a key by its id (from `key list`); it stops working at once.
+    #[command(
+        mut_arg("brand", |a| a.help("The brand the key belongs to")),
+        mut_arg("admin", |a| a.help("The key is a platform admin key")),
+    )]
     Revoke {
         /// The key id (12 hex digits).
         id: String,
-        /// The brand the key belongs to.
-        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
-        brand: Option<String>,
-        /// The key is a platform admin key.
-        #[arg(long)]
-        admin: bool,
-        /// The data directory [default: RULEBOX_DATA_DIR, else rulebox-data].
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        owner: KeyOwner,
     },
+}
+
+/// Whose keys a `key` command works on (a brand's or the admin keys) and where they are
+/// stored. Each command words the help of --brand and --admin for itself.
+#[derive(clap::Args)]
+struct KeyOwner {
+    #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+    brand: Option<String>,
+    #[arg(long)]
+    admin: bool,
+    /// The data directory [default: RULEBOX_DATA_DIR, else rulebox-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -307,22 +314,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => local::create_key(brand, &scopes, admin, &label, data_dir),
         Command::Key {
-            command:
-                KeyCommand::List {
-                    brand,
-                    admin: _,
-                    data_dir,
-                },
-        } => local::list_keys(brand, data_dir),
+            command: KeyCommand::List { owner },
+        } => local::list_keys(owner.brand, owner.data_dir),
         Command::Key {
-            command:
-                KeyCommand::Revoke {
-                    id,
-                    brand,
-                    admin: _,
-                    data_dir,
-                },
-        } => local::revoke_key(&id, brand, data_dir),
+            command: KeyCommand::Revoke { id, owner },
+        } => local::revoke_key(&id, owner.brand, owner.data_dir),
         Command::Plugin { remote, command } => remote::plugin(&Client::new(&remote)?, command),
         Command::Event { remote, command } => remote::event(&Client::new(&remote)?, command),
         Command::Member {
