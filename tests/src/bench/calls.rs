@@ -15,7 +15,7 @@ use rulebox_sdk::Rule;
 use rulebox_sdk::testing::{FakeHost, Fixture, Input};
 use serde::Serialize;
 
-use super::{Opts, Row, percentiles};
+use super::{Opts, Row, elapsed, percentiles};
 
 /// The example rules, by crate name.
 pub const RULES: [&str; 4] = [
@@ -125,13 +125,6 @@ pub fn run_sandboxed(sandbox: &Sandbox, plugin: &Plugin, p: &Prepared) {
     }
 }
 
-/// One native call, timed.
-fn native_timed<R: Rule>(p: &Prepared) -> Duration {
-    let started = Instant::now();
-    run_native::<R>(p);
-    started.elapsed()
-}
-
 /// One sandboxed call: its duration, output JSON (`null` for a failure) and fuel.
 fn sandboxed(
     sandbox: &Sandbox,
@@ -186,13 +179,13 @@ fn measure<R: Rule>(sandbox: &Sandbox, rule: &str, opts: Opts) -> anyhow::Result
     // Warm-up, then both paths interleaved call by call, so both see the same machine.
     for _ in 0..opts.pick(50, 2) {
         for p in &cases {
-            native_timed::<R>(p);
+            elapsed(|| run_native::<R>(p));
             sandboxed(sandbox, &plugin, p);
         }
     }
     for _ in 0..rounds {
         for p in &cases {
-            nat.push(native_timed::<R>(p));
+            nat.push(elapsed(|| run_native::<R>(p)));
             let (d, _, f) = sandboxed(sandbox, &plugin, p);
             sbx.push(d);
             fuel.push(f);

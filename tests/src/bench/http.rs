@@ -177,14 +177,10 @@ async fn batches(
     Ok((sent, failed, started.elapsed(), latencies))
 }
 
-/// Uploads the `welcome-bonus` example (not among the demo plugins, so its bytes are not in
-/// the compile cache the first time) as version `version`, activated, then sends a sign-up
-/// it handles. Returns the time to the upload's answer and to the event's answer.
-async fn upload_then_event(
-    server: &Server,
-    client: &reqwest::Client,
-    tag: &str,
-) -> anyhow::Result<(Duration, Duration)> {
+/// An upload of the `welcome-bonus` example, activated, with the manifest filled in from
+/// the plugin's own description (as `rulebox plugin deploy` does), and the plugin's name.
+/// It is not among the demo plugins, so its bytes are not in a demo server's compile cache.
+fn welcome_upload() -> anyhow::Result<(serde_json::Value, String)> {
     use base64::Engine as _;
     let wasm = rulebox_host::examples::example("welcome-bonus")
         .ok_or_else(|| anyhow::anyhow!("welcome-bonus is not built in"))?;
@@ -202,6 +198,17 @@ async fn upload_then_event(
         "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
         "activate": true,
     });
+    Ok((upload, described.name))
+}
+
+/// Sends `upload`, then a sign-up that the uploaded plugin (`plugin`) handles, and checks it
+/// ran. Returns the time to the upload's answer and to the event's answer.
+async fn upload_then_event(
+    server: &Server,
+    client: &reqwest::Client,
+    (upload, plugin): &(serde_json::Value, String),
+    tag: &str,
+) -> anyhow::Result<(Duration, Duration)> {
     let event = Event {
         id: format!("upload-{tag}"),
         brand: BRAND.into(),
@@ -214,12 +221,12 @@ async fn upload_then_event(
         }),
     };
     let started = Instant::now();
-    post(server, client, "plugins", &upload, "the upload").await?;
+    post(server, client, "plugins", upload, "the upload").await?;
     let uploaded = started.elapsed();
     let body = post(server, client, "events", &event, "the first event").await?;
     let ran = body["calls"]
         .as_array()
-        .is_some_and(|calls| calls.iter().any(|c| c["plugin"] == described.name));
+        .is_some_and(|calls| calls.iter().any(|c| c["plugin"] == plugin.as_str()));
     anyhow::ensure!(
         ran,
         "the uploaded plugin did not run on the first event: {body}"
@@ -307,9 +314,11 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
         // Upload to first evaluation, on fresh servers: the bytes are not in their compile
         // cache, so each upload compiles (the in-process scale experiment has the cache hit).
         let (mut uploads, mut totals) = (Vec::new(), Vec::new());
+        let upload = welcome_upload()?;
         for tag in 0..opts.pick(3, 1) {
             let server = start(compiled, members).await?;
-            let (uploaded, total) = upload_then_event(&server, &client, &tag.to_string()).await?;
+            let (uploaded, total) =
+                upload_then_event(&server, &client, &upload, &tag.to_string()).await?;
             uploads.push(uploaded);
             totals.push(total);
             let _ = server.stop.send(());

@@ -50,6 +50,13 @@ pub struct Row {
     pub note: String,
 }
 
+/// How long `call` takes (its result kept from being optimised away, then dropped).
+pub fn elapsed<T>(call: impl FnOnce() -> T) -> Duration {
+    let started = std::time::Instant::now();
+    std::hint::black_box(call());
+    started.elapsed()
+}
+
 /// Median and 99th percentile of a set of durations, in microseconds.
 pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
     if samples.is_empty() {

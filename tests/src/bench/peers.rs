@@ -25,7 +25,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use extism::{CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
 use points_accrual::PointsAccrual;
@@ -37,7 +37,7 @@ use zen_engine::model::DecisionContent;
 use zen_engine::{Decision, DecisionEngine, Variable};
 
 use super::calls::{self, Prepared};
-use super::{Opts, Row, percentiles};
+use super::{Opts, Row, elapsed, percentiles};
 
 /// The rule as a GoRules JDM decision.
 const ZEN_DECISION: &str = include_str!("../../peers/zen-points/points-accrual.json");
@@ -220,12 +220,6 @@ fn agree(
     Ok(identical)
 }
 
-fn timed<T>(call: impl FnOnce() -> T) -> Duration {
-    let started = Instant::now();
-    std::hint::black_box(call());
-    started.elapsed()
-}
-
 /// Runs the peers experiment.
 pub fn run(opts: Opts) -> anyhow::Result<Vec<Row>> {
     let rule = "points-accrual";
@@ -274,12 +268,12 @@ pub fn run(opts: Opts) -> anyhow::Result<Vec<Row>> {
 
     const VARIANTS: usize = 6;
     let mut call = |variant: usize, case: &Case| match variant {
-        0 => timed(|| calls::run_native::<PointsAccrual>(&case.ours)),
-        1 => timed(|| calls::run_sandboxed(&sandbox, &plugin, &case.ours)),
-        2 => timed(|| zen.call(case).expect("zen-engine call")),
-        3 => timed(|| extism_call(&mut reused, case).expect("extism call")),
-        4 => timed(|| fresh(&compiled, case).expect("extism call")),
-        _ => timed(|| fresh(&compiled_limited, case).expect("extism call")),
+        0 => elapsed(|| calls::run_native::<PointsAccrual>(&case.ours)),
+        1 => elapsed(|| calls::run_sandboxed(&sandbox, &plugin, &case.ours)),
+        2 => elapsed(|| zen.call(case).expect("zen-engine call")),
+        3 => elapsed(|| extism_call(&mut reused, case).expect("extism call")),
+        4 => elapsed(|| fresh(&compiled, case).expect("extism call")),
+        _ => elapsed(|| fresh(&compiled_limited, case).expect("extism call")),
     };
     // Runners take turns in blocks (`passes` times over every case), the order rotating
     // from round to round, so all see the same machine over time without one engine's

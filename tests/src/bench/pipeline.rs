@@ -123,44 +123,33 @@ pub fn stream(members: usize, count: usize, clients: usize, tag: &str) -> Vec<Ve
             }
         };
         let roll = rng.random_range(0..100);
-        let kind = if roll < 10 {
-            let new_member = format!("n-{tag}-{i}");
-            out[c].push(Event {
-                id: format!("{tag}-{i}"),
-                brand: BRAND.into(),
-                member_id: new_member,
-                occurred_at: start + i as i64 * 1000,
-                kind: EventKind::SignUp(SignUp {
-                    channel: "app".into(),
-                    inviter: None,
-                    staff_id: None,
-                }),
+        // Who the event is for (a new member, a refund's buyer, or the member drawn) and what.
+        let (member_id, kind) = if roll < 10 {
+            let sign_up = EventKind::SignUp(SignUp {
+                channel: "app".into(),
+                inviter: None,
+                staff_id: None,
             });
-            continue;
+            (format!("n-{tag}-{i}"), sign_up)
         } else if roll < 25 {
-            EventKind::CheckIn(Visit {
+            let check_in = EventKind::CheckIn(Visit {
                 location: None,
                 store_id: Some(stores[rng.random_range(0..stores.len())].clone()),
-            })
+            });
+            (member, check_in)
         } else if roll < 35
             && let Some(k) = (!bought[c].is_empty()).then(|| rng.random_range(0..bought[c].len()))
         {
             let (owner, order_id, line) = bought[c].swap_remove(k);
-            out[c].push(Event {
-                id: format!("{tag}-{i}"),
-                brand: BRAND.into(),
-                member_id: owner,
-                occurred_at: start + i as i64 * 1000,
-                kind: EventKind::Refund(Refund {
-                    order_id,
-                    refunded: line.unit_price,
-                    lines: vec![LineItem {
-                        quantity: 1,
-                        ..line
-                    }],
-                }),
+            let refund = EventKind::Refund(Refund {
+                order_id,
+                refunded: line.unit_price,
+                lines: vec![LineItem {
+                    quantity: 1,
+                    ..line
+                }],
             });
-            continue;
+            (owner, refund)
         } else {
             let lines: Vec<LineItem> = (0..rng.random_range(1..=3))
                 .map(|_| {
@@ -179,19 +168,20 @@ pub fn stream(members: usize, count: usize, clients: usize, tag: &str) -> Vec<Ve
                 .sum();
             let order_id = format!("o-{tag}-{i}");
             bought[c].push((member.clone(), order_id.clone(), lines[0].clone()));
-            EventKind::Purchase(Purchase {
+            let purchase = EventKind::Purchase(Purchase {
                 order_id,
                 store_id: stores[rng.random_range(0..stores.len())].clone(),
                 lines,
                 total,
                 paid: total,
                 coupons_used: Vec::new(),
-            })
+            });
+            (member, purchase)
         };
         out[c].push(Event {
             id: format!("{tag}-{i}"),
             brand: BRAND.into(),
-            member_id: member,
+            member_id,
             occurred_at: start + i as i64 * 1000,
             kind,
         });
