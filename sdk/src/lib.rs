@@ -58,6 +58,15 @@
 //! - [`geo`]: distances between points;
 //! - builders on [`Effect`], [`Description`] and [`RuleError`].
 
+#[cfg(any(
+    test,
+    all(
+        feature = "arena-alloc",
+        target_arch = "wasm32",
+        not(target_feature = "atomics")
+    )
+))]
+mod alloc;
 #[doc(hidden)]
 pub mod bindings;
 mod builders;
@@ -74,6 +83,16 @@ pub use bindings::exports::rulebox::plugin::rule::{Description, MemberField, Rul
 pub use bindings::rulebox::plugin::host::LogLevel;
 pub use bindings::rulebox::plugin::types::*;
 pub use context::{Context, Host};
+
+/// The allocator of every plugin built with the SDK: see `alloc.rs` (feature
+/// `arena-alloc`, on by default).
+#[cfg(all(
+    feature = "arena-alloc",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: alloc::ArenaAlloc = alloc::ArenaAlloc::new();
 
 /// Everything a rule usually needs, in one import: `use rulebox_sdk::prelude::*;`.
 pub mod prelude {

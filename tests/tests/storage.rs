@@ -1,7 +1,7 @@
 //! Durability, the compile cache, and storage faults.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rulebox_host::Rulebox;
 use rulebox_host::pipeline::PipelineError;
@@ -119,12 +119,13 @@ fn replace(path: &std::path::Path, bytes: &[u8]) {
 }
 
 /// A backend whose commits or flushes fail on demand (a full disk, an I/O error), and
-/// which counts its flushes.
+/// which counts its transactions and flushes.
 struct FaultyKv {
     inner: MemoryKv,
     failing: AtomicBool,
     failing_flush: AtomicBool,
-    flushes: std::sync::atomic::AtomicUsize,
+    transactions: AtomicUsize,
+    flushes: AtomicUsize,
 }
 
 impl FaultyKv {
@@ -133,6 +134,7 @@ impl FaultyKv {
             inner: MemoryKv::new(),
             failing: AtomicBool::new(false),
             failing_flush: AtomicBool::new(false),
+            transactions: Default::default(),
             flushes: Default::default(),
         }
     }
@@ -151,12 +153,17 @@ impl KvStore for FaultyKv {
         self.inner.scan(prefix, after, limit)
     }
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
+        self.commit_all(std::slice::from_ref(batch))
+            .map(|mut results| results.remove(0))
+    }
+    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<Committed>, StorageError> {
+        self.transactions.fetch_add(1, Ordering::SeqCst);
         if self.failing.load(Ordering::SeqCst) {
             return Err(StorageError::Io(
                 "No space left on device (injected)".into(),
             ));
         }
-        self.inner.commit(batch)
+        self.inner.commit_all(batches)
     }
     fn flush(&self) -> Result<(), StorageError> {
         self.flushes.fetch_add(1, Ordering::SeqCst);
@@ -232,4 +239,41 @@ fn a_batch_shares_one_flush_and_is_acknowledged_only_after_it() {
         1,
         "applied once, not twice"
     );
+}
+
+#[test]
+fn a_batch_commits_in_one_transaction_and_a_failed_commit_applies_none_of_it() {
+    let kv = Arc::new(FaultyKv::new());
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    setup(&rb);
+    let events: Vec<Event> = (0..50)
+        .map(|i| signup(&format!("e-{i}"), &format!("m-{i}")))
+        .collect();
+
+    kv.failing.store(true, Ordering::SeqCst);
+    let results = rb.ingest_all(events.clone());
+    assert!(
+        results.iter().all(
+            |r| matches!(r, Err(PipelineError::Storage(e)) if e.to_string().contains("No space"))
+        ),
+        "{results:?}"
+    );
+    assert!(rb.member("tea", "m-0").is_err(), "nothing may be committed");
+
+    kv.failing.store(false, Ordering::SeqCst);
+    let before = kv.transactions.load(Ordering::SeqCst);
+    let results = rb.ingest_all(events);
+    assert_eq!(
+        kv.transactions.load(Ordering::SeqCst) - before,
+        1,
+        "50 events of distinct members: one transaction"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|o| !o.duplicate))
+    );
+    for i in [0, 49] {
+        assert_eq!(rb.member("tea", &format!("m-{i}")).unwrap().points, 100);
+    }
 }

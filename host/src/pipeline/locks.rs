@@ -2,9 +2,12 @@
 //! one's result), events of different members run in parallel.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 const STRIPES: usize = 1024;
+
+/// One stripe's lock, held.
+pub type StripeGuard<'a> = MutexGuard<'a, ()>;
 
 pub struct MemberLocks {
     stripes: Vec<Mutex<()>>,
@@ -23,7 +26,16 @@ impl MemberLocks {
         &'a self,
         brand: &str,
         members: impl IntoIterator<Item = &'a str>,
-    ) -> Vec<MutexGuard<'a, ()>> {
+    ) -> Vec<StripeGuard<'a>> {
+        Self::stripes(brand, members)
+            .into_iter()
+            .map(|i| self.lock_stripe(i))
+            .collect()
+    }
+
+    /// The stripes of `members` of `brand`, sorted and without repeats: the order to lock
+    /// them in.
+    pub fn stripes<'m>(brand: &str, members: impl IntoIterator<Item = &'m str>) -> Vec<usize> {
         let mut stripes: Vec<usize> = members
             .into_iter()
             .map(|member| {
@@ -35,8 +47,20 @@ impl MemberLocks {
         stripes.sort_unstable();
         stripes.dedup();
         stripes
-            .into_iter()
-            .map(|i| self.stripes[i].lock().unwrap_or_else(|e| e.into_inner()))
-            .collect()
+    }
+
+    /// Waits for stripe `i`. A poisoned stripe is taken anyway: it guards no data, only
+    /// the order of events.
+    pub fn lock_stripe(&self, i: usize) -> StripeGuard<'_> {
+        self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stripe `i` if nobody holds it.
+    pub fn try_lock_stripe(&self, i: usize) -> Option<StripeGuard<'_>> {
+        match self.stripes[i].try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 }

@@ -21,6 +21,7 @@
 mod apply;
 #[cfg(test)]
 mod apply_props;
+mod group;
 mod locks;
 mod outcome;
 mod replay;
@@ -37,6 +38,7 @@ use crate::store::model::{Brand, DeadLetter, LedgerEntry, Member, MemberProfile,
 use crate::store::{Batch, Committed, Db, DbCatalog, KvStore, MemoryKv, SledKv, StorageError};
 use crate::validate::{check_event, check_id};
 use apply::{Cause, Changes};
+use group::{Access, Group};
 use locks::MemberLocks;
 pub use outcome::{
     AppliedEffect, CallStat, EventOutcome, MemberLedgerEntry, MemberState, PipelineError,
@@ -321,19 +323,26 @@ impl Rulebox {
 
     /// Applies an event exactly once and returns its outcome (the stored one on a repeat).
     pub fn ingest(&self, event: Event) -> Result<EventOutcome, PipelineError> {
-        self.process(event, Mode::Ingest { flush: true })
+        self.process(event, Mode::Ingest { flush: true }, None)
     }
 
     /// Applies events in order, each exactly once and atomically as [`Rulebox::ingest`]
-    /// does, but makes them durable with one flush at the end instead of one each: a batch
-    /// costs one disk sync. Every result is returned only after that flush; if it fails,
-    /// so does every event of the batch that was not refused (they may or may not be
-    /// applied: retry them, ids make that safe).
+    /// does, but commits them in groups (one storage transaction for up to
+    /// [`group::GROUP_EVENTS`] events, see [`group`]) and makes them durable with one flush
+    /// at the end instead of one each. Every result is returned only after that flush; if
+    /// a commit or the flush fails, so does every event of the batch it covered that was
+    /// not refused (they may or may not be applied: retry them, ids make that safe).
     pub fn ingest_all(&self, events: Vec<Event>) -> Vec<Result<EventOutcome, PipelineError>> {
+        let mut group = Group::new(&self.db, &self.locks);
         let mut results: Vec<_> = events
             .into_iter()
-            .map(|event| self.process(event, Mode::Ingest { flush: false }))
+            .enumerate()
+            .map(|(position, event)| {
+                group.next_event(position);
+                self.process(event, Mode::Ingest { flush: false }, Some(&mut group))
+            })
             .collect();
+        group.finish(&mut results);
         if let Err(error) = self.db.flush() {
             for result in &mut results {
                 if result.is_ok() {
@@ -346,7 +355,7 @@ impl Rulebox {
 
     /// Evaluates an event as `ingest` would, against the current state, committing nothing.
     pub fn dry_run(&self, event: Event) -> Result<EventOutcome, PipelineError> {
-        self.process(event, Mode::DryRun)
+        self.process(event, Mode::DryRun, None)
     }
 
     /// Events a plugin aborted, waiting for replay.
@@ -366,7 +375,14 @@ impl Rulebox {
         self.ingest(letter.event)
     }
 
-    fn process(&self, event: Event, mode: Mode<'_>) -> Result<EventOutcome, PipelineError> {
+    /// Runs one event. With a `group` (ingest only), its locks are the group's and its
+    /// writes are staged there instead of committed.
+    fn process(
+        &self,
+        event: Event,
+        mode: Mode<'_>,
+        mut group: Option<&mut Group<'_>>,
+    ) -> Result<EventOutcome, PipelineError> {
         check_event(&event).map_err(PipelineError::InvalidEvent)?;
         let brand = self.brand(&event.brand)?;
         let event_key = Db::event_key(&brand.id, &event.id);
@@ -376,10 +392,24 @@ impl Rulebox {
         {
             return self.settle(stored, mode);
         }
+        if let (Some(group), EventKind::ReferralAccepted(_)) = (group.as_deref_mut(), &event.kind) {
+            group.commit(); // the invitation chain is read before locking
+        }
         let targets = self.targets(&brand, &event)?;
-        let _locks = self
-            .locks
-            .lock(&brand.id, targets.iter().map(|t| t.member_id.as_str()));
+        let writes = targets.iter().map(|t| t.member_id.as_str());
+        let _locks = match group.as_deref_mut() {
+            Some(group) => {
+                group.admit(&Access {
+                    brand: &brand.id,
+                    writes: writes.collect(),
+                    reads: sign_up_inviter(&event).into_iter().collect(),
+                    order: order_id(&event),
+                    event_key: &event_key,
+                });
+                Vec::new()
+            }
+            None => self.locks.lock(&brand.id, writes),
+        };
         // Checked again under the locks: a concurrent copy of this event may have won.
         if !mode.reevaluates()
             && let Some(stored) = self.stored_outcome(&event_key)?
@@ -420,10 +450,7 @@ impl Rulebox {
             let mut member = self.load_target(&brand, target, mode)?;
             let day =
                 rulebox_sdk::time::local_day_number(target.occurred_at, brand.utc_offset_minutes);
-            let order_id = match &target.kind {
-                EventKind::Purchase(p) => Some(p.order_id.as_str()),
-                _ => None,
-            };
+            let order_id = order_id(target);
             let cause = |plugin| Cause {
                 event_id: &event.id,
                 at: target.occurred_at,
@@ -542,6 +569,10 @@ impl Rulebox {
         batch
             .deletes
             .push(Db::dead_letter_key(&brand.id, &event.id));
+        if let Some(group) = group {
+            group.stage(batch);
+            return Ok(outcome);
+        }
         match self.db.commit(&batch)? {
             Committed::Applied => self.settle(outcome, mode),
             Committed::GuardExists(bytes) => self.settle(duplicate(&bytes)?, mode),
@@ -784,7 +815,8 @@ impl Rulebox {
 
     /// Sends a scheduled tick to every member of a brand (expiry, downgrades), each with the
     /// event id `tick:<schedule>:<at>:<member>` so a repeated sweep changes nothing.
-    /// Returns the outcomes and the members whose tick failed.
+    /// Returns the outcomes and the members whose tick failed. Members are ticked 500 at a
+    /// time, each page as one [`Rulebox::ingest_all`] (grouped commits, one flush).
     pub fn sweep(
         &self,
         brand: &str,
@@ -798,19 +830,26 @@ impl Rulebox {
             let page = self.db.members(brand, after.as_deref(), 500)?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
-            for member in page {
-                let event = Event {
-                    id: format!("tick:{schedule}:{at}:{}", member.id),
-                    brand: brand.to_owned(),
-                    member_id: member.id.clone(),
-                    occurred_at: at,
-                    kind: EventKind::ScheduledTick(crate::sandbox::bindings::Tick {
-                        schedule: schedule.to_owned(),
-                    }),
-                };
-                match self.ingest(event) {
+            // A page shares its commits and one flush (`ingest_all`).
+            let (ids, events): (Vec<String>, Vec<Event>) = page
+                .into_iter()
+                .map(|member| {
+                    let event = Event {
+                        id: format!("tick:{schedule}:{at}:{}", member.id),
+                        brand: brand.to_owned(),
+                        member_id: member.id.clone(),
+                        occurred_at: at,
+                        kind: EventKind::ScheduledTick(crate::sandbox::bindings::Tick {
+                            schedule: schedule.to_owned(),
+                        }),
+                    };
+                    (member.id, event)
+                })
+                .unzip();
+            for (member, result) in ids.into_iter().zip(self.ingest_all(events)) {
+                match result {
                     Ok(outcome) => done.push(outcome),
-                    Err(error) => failed.push((member.id, error)),
+                    Err(error) => failed.push((member, error)),
                 }
             }
         }
@@ -818,6 +857,22 @@ impl Rulebox {
             outcomes: done,
             failed,
         })
+    }
+}
+
+/// A purchase's order id.
+fn order_id(event: &Event) -> Option<&str> {
+    match &event.kind {
+        EventKind::Purchase(p) => Some(p.order_id.as_str()),
+        _ => None,
+    }
+}
+
+/// The inviter a sign-up names (read to check they are a member).
+fn sign_up_inviter(event: &Event) -> Option<&str> {
+    match &event.kind {
+        EventKind::SignUp(sign_up) => sign_up.inviter.as_deref(),
+        _ => None,
     }
 }
 

@@ -220,7 +220,7 @@ impl Rulebox {
         event: &Event,
         name: &str,
     ) -> Result<Decision, PipelineError> {
-        match self.process(event.clone(), Mode::Reevaluate(chain)) {
+        match self.process(event.clone(), Mode::Reevaluate(chain), None) {
             Ok(outcome) => Ok(match outcome.failures.iter().find(|f| f.plugin == name) {
                 Some(failure) => Err(failure.to_string()),
                 None => Ok(effects_of(&outcome, name)),

@@ -25,17 +25,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{
+    Component, ComponentExportIndex, Instance, Linker, ResourceTable, TypedFunc,
+};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
-use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
 use bindings::{Answer, Description, Effect, Event, Query, RuleError, RulePlugin, RulePluginPre};
 use error::HostAbort;
 pub use error::{FailureCause, LoadError, PluginFailure, RuleErrorView};
 pub use limits::{Limits, MAX_MEMORY_BYTES};
 pub use state::{BrandData, CallEnv, MAX_IDS_PER_HOST_CALL, PluginLog};
-use state::{CallState, Limiter};
-use stdio::CappedPipe;
+use state::{CallState, Limiter, Wasi};
 
 /// Imports a plugin may have: our host interface and the WASI interfaces Rust's std links
 /// against. Everything else (sockets, HTTP, …) is refused at install time. An entry ending in
@@ -124,6 +125,87 @@ pub struct Plugin {
     /// The bounds of every call.
     pub limits: Limits,
     pre: RulePluginPre<CallState>,
+    exports: Exports,
+}
+
+/// Where the plugin's `rulebox:plugin/rule` functions are, found once at load.
+///
+/// Their types are checked once too, in the load's `describe` call (`checked`), instead of
+/// in every instance: a component's export types are the same in all its instances, and
+/// checking them (what wasmtime's generated `instantiate` does) cost as much as a tenth of
+/// a call. A plugin whose check fails is not loaded, so every `Plugin` that calls
+/// `on-event` or `on-query` has been checked.
+struct Exports {
+    describe: ComponentExportIndex,
+    on_event: ComponentExportIndex,
+    on_query: ComponentExportIndex,
+    checked: bool,
+}
+
+type DescribeFn = TypedFunc<(), (Description,)>;
+type OnEventFn<'a> = TypedFunc<(&'a Event,), (Result<Vec<Effect>, RuleError>,)>;
+type OnQueryFn<'a> = TypedFunc<(&'a Query,), (Result<Answer, RuleError>,)>;
+
+impl Exports {
+    fn find(component: &Component) -> Result<Exports, LoadError> {
+        const RULE: &str = "rulebox:plugin/rule@0.1.0";
+        let missing = |name: &str| LoadError::WrongWorld(format!("no export `{name}` in `{RULE}`"));
+        let rule = component
+            .get_export_index(None, RULE)
+            .ok_or_else(|| LoadError::WrongWorld(format!("no exported instance named `{RULE}`")))?;
+        let find = |name: &str| {
+            component
+                .get_export_index(Some(&rule), name)
+                .ok_or_else(|| missing(name))
+        };
+        Ok(Exports {
+            describe: find("describe")?,
+            on_event: find("on-event")?,
+            on_query: find("on-query")?,
+            checked: false,
+        })
+    }
+
+    /// Checks the types of the three functions in `instance`.
+    fn check(&self, instance: &Instance, store: &mut Store<CallState>) -> wasmtime::Result<()> {
+        use wasmtime::error::Context as _;
+        instance
+            .get_typed_func::<(), (Description,)>(&mut *store, &self.describe)
+            .context("type-checking export func `describe`")?;
+        instance
+            .get_typed_func::<(&Event,), (Result<Vec<Effect>, RuleError>,)>(
+                &mut *store,
+                &self.on_event,
+            )
+            .context("type-checking export func `on-event`")?;
+        instance
+            .get_typed_func::<(&Query,), (Result<Answer, RuleError>,)>(&mut *store, &self.on_query)
+            .context("type-checking export func `on-query`")?;
+        Ok(())
+    }
+
+    /// The function at `index` in `instance`, as a `TypedFunc<P, R>`, without checking its
+    /// type again.
+    ///
+    /// # Safety
+    /// `index` must be one of the plugin's [`Exports`], `P` and `R` the types
+    /// [`Exports::check`] checks for it, and the check must have passed for this plugin
+    /// (`checked`) or in this very instance.
+    unsafe fn get<P, R>(
+        index: &ComponentExportIndex,
+        instance: &Instance,
+        store: &mut Store<CallState>,
+    ) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+    {
+        let func = instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| wasmtime::format_err!("failed to find function export"))?;
+        // SAFETY: the caller's contract: the type was checked for this component.
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
 }
 
 /// Measurements of one successful call.
@@ -237,6 +319,7 @@ impl Sandbox {
             .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let pre = RulePluginPre::new(instance_pre)
             .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let exports = Exports::find(&component)?;
 
         let mut plugin = Plugin {
             description: Description {
@@ -250,6 +333,7 @@ impl Sandbox {
             digest,
             limits,
             pre,
+            exports,
         };
         let env = CallEnv {
             member: bindings::MemberView::blank(""),
@@ -259,11 +343,15 @@ impl Sandbox {
             data: Arc::new(NoData),
         };
         let described = self
-            .call(&plugin, env, "describe".into(), |p, s| {
-                p.call_describe(s).map(Ok)
+            .call(&plugin, env, &|| "describe".to_owned(), |instance, s| {
+                // SAFETY: `call` checked the types of the exports in this instance.
+                let describe: DescribeFn =
+                    unsafe { Exports::get(&plugin.exports.describe, instance, s)? };
+                Ok(Ok(describe.call(s, ())?.0))
             })
             .map_err(|f| LoadError::Describe(Box::new(f)))?;
         plugin.description = described.output;
+        plugin.exports.checked = true;
         Ok(plugin)
     }
 
@@ -305,15 +393,20 @@ impl Sandbox {
         env: CallEnv,
         event: &Event,
     ) -> Result<CallReport<Vec<Effect>>, PluginFailure> {
-        let report = self.call(plugin, env, format!("event {}", event.id), |p, s| {
-            p.call_on_event(s, event)
+        // Formatted only for a failure.
+        let subject = || format!("event {}", event.id);
+        let report = self.call(plugin, env, &subject, |instance, s| {
+            // SAFETY: a loaded plugin's exports have been checked (see `Exports`).
+            let on_event: OnEventFn<'_> =
+                unsafe { Exports::get(&plugin.exports.on_event, instance, s)? };
+            Ok(on_event.call(s, (event,))?.0)
         })?;
         let limits = &plugin.limits;
         let count = report.output.len() as u64;
         let bytes: u64 = report.output.iter().map(effect_weight).sum();
         check_output(
             plugin,
-            &format!("event {}", event.id),
+            &subject,
             count,
             limits.max_effects.into(),
             "effects",
@@ -321,7 +414,7 @@ impl Sandbox {
         )?;
         check_output(
             plugin,
-            &format!("event {}", event.id),
+            &subject,
             bytes,
             limits.output_bytes,
             "bytes",
@@ -337,11 +430,14 @@ impl Sandbox {
         env: CallEnv,
         query: &Query,
     ) -> Result<CallReport<Answer>, PluginFailure> {
-        let subject = format!("query {:?}", query_kind_name(query));
-        let report = self.call(plugin, env, subject.clone(), |p, s| {
-            p.call_on_query(s, query)
+        let subject = || format!("query {:?}", query_kind_name(query));
+        let report = self.call(plugin, env, &subject, |instance, s| {
+            // SAFETY: a loaded plugin's exports have been checked (see `Exports`).
+            let on_query: OnQueryFn<'_> =
+                unsafe { Exports::get(&plugin.exports.on_query, instance, s)? };
+            Ok(on_query.call(s, (query,))?.0)
         })?;
-        let bytes = serde_json::to_vec(&report.output).map_or(u64::MAX, |v| v.len() as u64);
+        let bytes = json_len(&report.output);
         check_output(
             plugin,
             &subject,
@@ -358,33 +454,13 @@ impl Sandbox {
         &self,
         plugin: &Plugin,
         env: CallEnv,
-        subject: String,
-        f: impl FnOnce(
-            &bindings::exports::rulebox::plugin::rule::Guest,
-            &mut Store<CallState>,
-        ) -> wasmtime::Result<Result<T, RuleError>>,
+        subject: &dyn Fn() -> String,
+        f: impl FnOnce(&Instance, &mut Store<CallState>) -> wasmtime::Result<Result<T, RuleError>>,
     ) -> Result<CallReport<T>, PluginFailure> {
         let started = Instant::now();
         let limits = plugin.limits;
-        let (stdout, stderr) = (
-            CappedPipe::new(limits.stdio_bytes as usize),
-            CappedPipe::new(limits.stdio_bytes as usize),
-        );
-        let seed = env.seed;
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(FixedClock(env.at))
-            .monotonic_clock(FixedClock(env.at))
-            .secure_random(Deterministic::new(seed.to_le_bytes().to_vec()))
-            .insecure_random(Deterministic::new(seed.to_be_bytes().to_vec()))
-            .insecure_random_seed(u128::from(seed))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let state = CallState {
-            wasi,
+            wasi: Wasi::new(env.at, env.seed, limits.stdio_bytes as usize),
             table: ResourceTable::new(),
             limiter: Limiter {
                 memory_limit: limits.memory_bytes,
@@ -394,8 +470,6 @@ impl Sandbox {
                 table_denied: false,
             },
             env,
-            stdout,
-            stderr,
             logs: Vec::new(),
             logs_dropped: 0,
             host_calls: 0,
@@ -412,11 +486,21 @@ impl Sandbox {
         let fail = |store: &Store<CallState>, cause: FailureCause| PluginFailure {
             plugin: plugin.description.name.clone(),
             version: plugin.description.version.clone(),
-            subject: subject.clone(),
+            subject: subject(),
             cause,
-            stderr: tail(&store.data().stderr.text(), 2048),
+            stderr: tail(&store.data().wasi.stderr_text(), 2048),
         };
-        let instance = match plugin.pre.instantiate(&mut store) {
+        let instantiated = plugin
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .and_then(|instance| {
+                if !plugin.exports.checked {
+                    plugin.exports.check(&instance, &mut store)?;
+                }
+                Ok(instance)
+            });
+        let instance = match instantiated {
             Ok(instance) => instance,
             Err(e) => {
                 let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| {
@@ -427,7 +511,7 @@ impl Sandbox {
                 return Err(fail(&store, cause));
             }
         };
-        let result = f(instance.rulebox_plugin_rule(), &mut store);
+        let result = f(&instance, &mut store);
         let output = match result {
             Ok(Ok(output)) => output,
             Ok(Err(rule_error)) => {
@@ -452,8 +536,8 @@ impl Sandbox {
             peak_memory: state.limiter.peak_memory,
             elapsed_us: started.elapsed().as_micros() as u64,
             logs: state.logs,
-            stdout: state.stdout.text(),
-            stderr: state.stderr.text(),
+            stdout: state.wasi.stdout_text(),
+            stderr: state.wasi.stderr_text(),
         })
     }
 }
@@ -553,7 +637,7 @@ fn classify(error: &wasmtime::Error, state: &CallState, limits: &Limits) -> Opti
 
 fn check_output(
     plugin: &Plugin,
-    subject: &str,
+    subject: &dyn Fn() -> String,
     actual: u64,
     limit: u64,
     unit: &str,
@@ -565,7 +649,7 @@ fn check_output(
     Err(PluginFailure {
         plugin: plugin.description.name.clone(),
         version: plugin.description.version.clone(),
-        subject: subject.to_owned(),
+        subject: subject(),
         cause: FailureCause::OutputTooLarge {
             actual,
             limit,
@@ -574,6 +658,22 @@ fn check_output(
         },
         stderr: String::new(),
     })
+}
+
+/// The length of `value` as JSON, counted without building the document.
+fn json_len(value: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(u64::MAX, |()| count.0)
 }
 
 /// Approximate size of an effect: its strings plus a fixed cost.

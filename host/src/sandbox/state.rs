@@ -5,8 +5,9 @@ use std::sync::Arc;
 use super::stdio::CappedPipe;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{Deterministic, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::FixedClock;
 use super::bindings::rulebox::plugin::{host, types};
 use super::bindings::{
     Attribute, GeoPoint, LogLevel, MemberView, Product, StockLevel, StoreInfo, Timestamp,
@@ -108,14 +109,84 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// The WASI side of one call: empty, with captured and capped stdout and stderr, clocks
+/// that read the event time and random numbers from the call's seed.
+///
+/// Built the first time the plugin calls a WASI function. Most calls never do (a rule
+/// that neither prints nor panics), and building the context and its pipes for every call
+/// was about a twentieth of a call.
+pub(crate) struct Wasi {
+    ctx: Option<WasiCtx>,
+    stdout: Option<CappedPipe>,
+    stderr: Option<CappedPipe>,
+    at: Timestamp,
+    seed: u64,
+    stdio_bytes: usize,
+}
+
+impl Wasi {
+    pub fn new(at: Timestamp, seed: u64, stdio_bytes: usize) -> Self {
+        Wasi {
+            ctx: None,
+            stdout: None,
+            stderr: None,
+            at,
+            seed,
+            stdio_bytes,
+        }
+    }
+
+    /// The context, built on first use.
+    fn ctx(&mut self) -> &mut WasiCtx {
+        let Wasi {
+            ctx,
+            stdout,
+            stderr,
+            at,
+            seed,
+            stdio_bytes,
+        } = self;
+        ctx.get_or_insert_with(|| {
+            let stdout = stdout.insert(CappedPipe::new(*stdio_bytes));
+            let stderr = stderr.insert(CappedPipe::new(*stdio_bytes));
+            WasiCtxBuilder::new()
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .wall_clock(FixedClock(*at))
+                .monotonic_clock(FixedClock(*at))
+                .secure_random(Deterministic::new(seed.to_le_bytes().to_vec()))
+                .insecure_random(Deterministic::new(seed.to_be_bytes().to_vec()))
+                .insecure_random_seed(u128::from(*seed))
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build()
+        })
+    }
+
+    /// What the plugin wrote to stdout (kept up to the cap).
+    pub fn stdout_text(&self) -> String {
+        self.stdout
+            .as_ref()
+            .map(CappedPipe::text)
+            .unwrap_or_default()
+    }
+
+    /// What the plugin wrote to stderr (kept up to the cap).
+    pub fn stderr_text(&self) -> String {
+        self.stderr
+            .as_ref()
+            .map(CappedPipe::text)
+            .unwrap_or_default()
+    }
+}
+
 /// The data of one plugin call's store.
 pub(crate) struct CallState {
-    pub wasi: WasiCtx,
+    pub wasi: Wasi,
     pub table: ResourceTable,
     pub limiter: Limiter,
     pub env: CallEnv,
-    pub stdout: CappedPipe,
-    pub stderr: CappedPipe,
     pub logs: Vec<PluginLog>,
     pub logs_dropped: u32,
     pub host_calls: u32,
@@ -136,7 +207,7 @@ impl CallState {
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.ctx(),
             table: &mut self.table,
         }
     }

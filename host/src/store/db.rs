@@ -38,6 +38,11 @@ impl Db {
         self.kv.commit(batch)
     }
 
+    /// Applies batches together where the backend can (see [`KvStore::commit_all`]).
+    pub fn commit_all(&self, batches: &[Batch]) -> Result<Vec<Committed>, StorageError> {
+        self.kv.commit_all(batches)
+    }
+
     /// Makes earlier commits durable (group commit).
     pub fn flush(&self) -> Result<(), StorageError> {
         self.kv.flush()

@@ -48,20 +48,32 @@ impl KvStore for MemoryKv {
     }
 
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
+        Ok(apply(
+            &mut self.map.write().unwrap_or_else(|e| e.into_inner()),
+            batch,
+        ))
+    }
+
+    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<Committed>, StorageError> {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(existing) = batch.guard.as_ref().and_then(|g| map.get(g)) {
-            return Ok(Committed::GuardExists(existing.clone()));
-        }
-        for key in &batch.deletes {
-            map.remove(key);
-        }
-        for (key, value) in &batch.puts {
-            map.insert(key.clone(), value.clone());
-        }
-        Ok(Committed::Applied)
+        Ok(batches.iter().map(|batch| apply(&mut map, batch)).collect())
     }
 
     fn flush(&self) -> Result<(), StorageError> {
         Ok(())
     }
+}
+
+/// Applies `batch` to `map` unless its guard key is there.
+fn apply(map: &mut BTreeMap<Vec<u8>, Vec<u8>>, batch: &Batch) -> Committed {
+    if let Some(existing) = batch.guard.as_ref().and_then(|g| map.get(g)) {
+        return Committed::GuardExists(existing.clone());
+    }
+    for key in &batch.deletes {
+        map.remove(key);
+    }
+    for (key, value) in &batch.puts {
+        map.insert(key.clone(), value.clone());
+    }
+    Committed::Applied
 }

@@ -64,6 +64,14 @@ pub trait KvStore: Send + Sync + 'static {
     ) -> Result<Entries, StorageError>;
     /// Applies `batch` atomically.
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError>;
+    /// Applies each batch as [`KvStore::commit`] would, in order (a batch whose guard a
+    /// batch before it wrote is skipped). Backends where a transaction has a fixed cost
+    /// apply them all in one (sled's costs a disk write); the default commits them one by
+    /// one. On an error, any of the batches may have been applied: each on its own is
+    /// still all-or-nothing, and guarded by its idempotency key.
+    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<Committed>, StorageError> {
+        batches.iter().map(|batch| self.commit(batch)).collect()
+    }
     /// Makes every earlier commit durable.
     fn flush(&self) -> Result<(), StorageError>;
 }

@@ -120,23 +120,36 @@ impl KvStore for SledKv {
     }
 
     fn commit(&self, batch: &Batch) -> Result<Committed, StorageError> {
+        let mut results = self.commit_all(std::slice::from_ref(batch))?;
+        Ok(results.pop().expect("one result per batch"))
+    }
+
+    /// One sled transaction for all the batches: each transaction rolls sled's log buffer
+    /// to disk when it starts (one write and one `sync_file_range` each), so a group of
+    /// events shares that cost (docs/benchmarks.md, run 8).
+    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<Committed>, StorageError> {
         let _op = self.watchdog.enter();
         let result = self.tree.transaction(|tx| {
-            if let Some(guard) = &batch.guard
-                && let Some(existing) = tx.get(guard)?
-            {
-                return Ok(Committed::GuardExists(existing.to_vec()));
+            let mut results = Vec::with_capacity(batches.len());
+            for batch in batches {
+                if let Some(guard) = &batch.guard
+                    && let Some(existing) = tx.get(guard)?
+                {
+                    results.push(Committed::GuardExists(existing.to_vec()));
+                    continue;
+                }
+                for key in &batch.deletes {
+                    tx.remove(key.as_slice())?;
+                }
+                for (key, value) in &batch.puts {
+                    tx.insert(key.as_slice(), value.as_slice())?;
+                }
+                results.push(Committed::Applied);
             }
-            for key in &batch.deletes {
-                tx.remove(key.as_slice())?;
-            }
-            for (key, value) in &batch.puts {
-                tx.insert(key.as_slice(), value.as_slice())?;
-            }
-            Ok::<_, ConflictableTransactionError<()>>(Committed::Applied)
+            Ok::<_, ConflictableTransactionError<()>>(results)
         });
         match result {
-            Ok(committed) => Ok(committed),
+            Ok(results) => Ok(results),
             Err(TransactionError::Storage(e)) => Err(io(e)),
             Err(TransactionError::Abort(())) => Err(StorageError::Io("transaction aborted".into())),
         }

@@ -306,12 +306,13 @@ pub fn measure(
 ) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
     let rb = open_demo(dir.path(), compiled, members, plugins, native, storage)?;
-    run_streams(&rb, stream(members, events.min(500), 1, "warm"), load.batch);
-    Ok(run_streams(
-        &rb,
-        stream(members, events, load.clients, "run"),
-        load.batch,
-    ))
+    Ok(measure_on(&rb, members, load, events))
+}
+
+/// A warm-up stream, then the measured stream, on a host already set up.
+pub fn measure_on(rb: &Rulebox, members: usize, load: Load, events: usize) -> Run {
+    run_streams(rb, stream(members, events.min(500), 1, "warm"), load.batch);
+    run_streams(rb, stream(members, events, load.clients, "run"), load.batch)
 }
 
 /// A row from a run.
