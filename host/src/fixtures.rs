@@ -1,14 +1,16 @@
 //! `rulebox test`: runs a compiled plugin in the real sandbox against the JSON fixture cases
 //! of `rulebox_sdk::testing::Fixture` — no server, no database.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use rulebox_sdk::testing::{FakeHost, Fixture, Input, Outcome};
+use rulebox_sdk::testing::{Fixture, Input, Outcome};
 
 use crate::convert;
-use crate::sandbox::bindings::{Event, GeoPoint, Product, Query, StockLevel, StoreInfo, Timestamp};
-use crate::sandbox::{BrandData, CallEnv, FailureCause, Plugin, Sandbox};
+use crate::sandbox::bindings::{Event, GeoPoint, Query};
+use crate::sandbox::{CallEnv, FailureCause, Plugin, Sandbox};
+use crate::store::Catalog;
+use crate::store::model::{Stock, Store};
 
 /// The result of one case.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,43 +24,33 @@ pub struct CaseResult {
     pub diff: Option<String>,
 }
 
-/// A fixture's stores, stock and catalog, answered by the SDK's fake host so native tests
-/// and `rulebox test` see exactly the same world.
-pub struct FixtureData(Mutex<FakeHost>);
-
-impl FixtureData {
-    /// The brand data a case's fake host answers (what `run_case` gives the sandbox).
-    pub fn new(host: FakeHost) -> Self {
-        FixtureData(Mutex::new(host))
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&FakeHost) -> T) -> T {
-        f(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl BrandData for FixtureData {
-    fn stores_near(
-        &self,
-        at: GeoPoint,
-        radius_m: u32,
-        limit: u32,
-        _now: Timestamp,
-    ) -> Vec<StoreInfo> {
-        let at = rulebox_sdk::GeoPoint {
-            lat: at.lat,
-            lon: at.lon,
-        };
-        convert(&self.with(|h| rulebox_sdk::Host::stores_near(h, at, radius_m, limit)))
-            .unwrap_or_default()
-    }
-    fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel> {
-        convert(&self.with(|h| rulebox_sdk::Host::stock(h, store_id, product_ids)))
-            .unwrap_or_default()
-    }
-    fn products(&self, ids: &[String]) -> Vec<Product> {
-        convert(&self.with(|h| rulebox_sdk::Host::products(h, ids))).unwrap_or_default()
-    }
+/// A fixture's stores, stock and catalog, served by the platform's own in-memory catalog
+/// (the one live calls read), so `rulebox test` exercises the same host code. A store the
+/// fixture marks open is open all day, a closed one never.
+pub fn catalog(case: &Fixture) -> anyhow::Result<Catalog> {
+    let stores = case
+        .stores
+        .iter()
+        .map(|s| Store {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            city: s.city.clone(),
+            location: GeoPoint {
+                lat: s.location.lat,
+                lon: s.location.lon,
+            },
+            opens_at_minute: 0,
+            closes_at_minute: if s.open { 24 * 60 } else { 0 },
+        })
+        .collect();
+    let stock = case.stock.iter().map(|s| Stock {
+        store_id: s.store_id.clone(),
+        product_id: s.product_id.clone(),
+        quantity: s.quantity,
+    });
+    let products =
+        convert(&case.products).with_context(|| format!("case '{}': products", case.name))?;
+    Ok(Catalog::new(0, stores, products, stock))
 }
 
 /// Runs one case against `plugin`.
@@ -66,14 +58,13 @@ pub fn run_case(sandbox: &Sandbox, plugin: &Plugin, case: &Fixture) -> anyhow::R
     let fake = case.host().map_err(|e| anyhow::anyhow!("{e}"))?;
     let member = convert::<_, crate::sandbox::bindings::MemberView>(fake.member())?
         .only(&plugin.description.reads);
+    let data = Arc::new(catalog(case)?);
     let env = |at| CallEnv {
         member,
         at,
         config: Arc::from(case.config.to_string()),
         seed: case.seed,
-        data: Arc::new(FixtureData(Mutex::new(
-            case.host().expect("built once already"),
-        ))),
+        data,
     };
     let description = &plugin.description;
     let (actual, stats) = match &case.input {

@@ -275,3 +275,77 @@ fn the_journey_is_deterministic() {
         );
     }
 }
+
+/// Recommendations read the catalog the host holds in memory: a stock change is seen by the
+/// very next query, and so is a store's change of opening hours.
+#[test]
+fn recommendations_follow_stock_and_store_changes_at_once() {
+    use rulebox_host::sandbox::bindings::{Place, Query, QueryKind};
+    use rulebox_host::store::model::Stock;
+
+    let (rb, _) = play();
+    // The journey's 15:00 query: Wed 11 Mar 2026, Shanghai time.
+    let at = rulebox_sdk::time::at_local(2026, 3, 11, 15, 0, 480).unwrap();
+    let ask = || {
+        let outcome = rb
+            .query(Query {
+                brand: BRAND.into(),
+                member_id: MEMBER.into(),
+                at,
+                kind: QueryKind::Recommendation(Place {
+                    location: demo::HOME,
+                    limit: 3,
+                }),
+            })
+            .unwrap();
+        assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+        match &outcome.answers[0].answer {
+            Answer::Recommendation(r) => r.clone(),
+            other => panic!("not a recommendation: {other:?}"),
+        }
+    };
+    // The member's history has moved on since the journey asked, the stores have not.
+    let before = ask();
+    assert_eq!(before.items.len(), 3);
+    assert!(
+        before.items.iter().all(|i| i.store_id == "sh-015"),
+        "{before:?}"
+    );
+
+    // sh-015 sells out: the next query goes to another store and says why.
+    let sold_out: Vec<Stock> = rb
+        .db()
+        .stock(BRAND, "sh-015")
+        .unwrap()
+        .into_iter()
+        .map(|s| Stock { quantity: 0, ..s })
+        .collect();
+    rb.put_stock(BRAND, &sold_out).unwrap();
+    let after = ask();
+    assert!(
+        after.items.iter().all(|i| i.store_id != "sh-015"),
+        "{after:?}"
+    );
+    assert!(
+        after.notes.iter().any(|n| n.contains("out of stock")),
+        "{:?}",
+        after.notes
+    );
+
+    // The store it moved to closes for the afternoon: the query moves on again.
+    let next = after.items[0].store_id.clone();
+    let mut store = rb
+        .db()
+        .stores(BRAND)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == next)
+        .unwrap();
+    (store.opens_at_minute, store.closes_at_minute) = (18 * 60, 22 * 60);
+    rb.put_stores(BRAND, &[store]).unwrap();
+    let closed = ask();
+    assert!(
+        closed.items.iter().all(|i| i.store_id != next),
+        "{closed:?}"
+    );
+}

@@ -32,10 +32,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::registry::{ActivePlugin, BrandPlugins, FailurePolicy, Registry};
+use crate::sandbox::BrandData;
 use crate::sandbox::bindings::{Effect, Event, EventKind, Query, Referral};
 use crate::sandbox::{CallEnv, Sandbox, SandboxConfig};
 use crate::store::model::{Brand, DeadLetter, LedgerEntry, Member, MemberProfile, Stock, Store};
-use crate::store::{Batch, Committed, Db, DbCatalog, KvStore, MemoryKv, SledKv, StorageError};
+use crate::store::{Batch, Catalogs, Committed, Db, KvStore, MemoryKv, SledKv, StorageError};
 use crate::validate::{check_event, check_id};
 use apply::{Cause, Changes};
 use group::{Access, Group};
@@ -65,6 +66,8 @@ pub struct Rulebox {
     registry: Registry,
     locks: MemberLocks,
     stats: PluginStats,
+    /// Brands' stores, stock and catalog as plugins read them, held in memory.
+    catalogs: Catalogs,
     /// Runs chain members in place of the sandbox when set (benchmarks only).
     runner: Option<Arc<dyn EventRunner>>,
 }
@@ -141,6 +144,7 @@ impl Rulebox {
             registry,
             locks: MemberLocks::new(),
             stats: PluginStats::default(),
+            catalogs: Catalogs::default(),
             runner: None,
         })
     }
@@ -168,7 +172,10 @@ impl Rulebox {
         check_id("brand", &brand.id).map_err(PipelineError::InvalidEvent)?;
         let mut batch = Batch::default();
         batch.put(Db::brand_key(&brand.id), brand);
-        self.write(&batch)
+        self.write(&batch)?;
+        // The time zone decides which stores are open now.
+        self.catalogs.invalidate(&brand.id);
+        Ok(())
     }
 
     fn brand(&self, id: &str) -> Result<Brand, PipelineError> {
@@ -289,7 +296,9 @@ impl Rulebox {
             check_id("id", id).map_err(PipelineError::InvalidEvent)?;
             batch.put(key, item);
         }
-        self.write(&batch)
+        self.write(&batch)?;
+        self.catalogs.invalidate(brand);
+        Ok(())
     }
 
     fn write(&self, batch: &Batch) -> Result<(), PipelineError> {
@@ -425,10 +434,7 @@ impl Rulebox {
                 &snapshot
             }
         };
-        let catalog = Arc::new(DbCatalog {
-            db: self.db.clone(),
-            brand: brand.clone(),
-        });
+        let catalog = self.catalogs.get(&self.db, &brand);
         let mut outcome = EventOutcome {
             event_id: event.id.clone(),
             brand: brand.id.clone(),
@@ -777,10 +783,7 @@ impl Rulebox {
         check_id("member_id", &query.member_id).map_err(PipelineError::InvalidEvent)?;
         let brand = self.brand(&query.brand)?;
         let member = self.member(&brand.id, &query.member_id)?;
-        let catalog = Arc::new(DbCatalog {
-            db: self.db.clone(),
-            brand: brand.clone(),
-        });
+        let catalog = self.catalogs.get(&self.db, &brand);
         let chain = self.registry.snapshot(&brand.id);
         let mut outcome = QueryOutcome {
             answers: Vec::new(),
@@ -936,7 +939,7 @@ fn call_env(
     brand: &Brand,
     at: i64,
     seed: u64,
-    data: &Arc<DbCatalog>,
+    data: &Arc<dyn BrandData>,
 ) -> CallEnv {
     CallEnv {
         member: member_view(member, brand, at, &active.plugin.description.reads),

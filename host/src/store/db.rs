@@ -8,8 +8,7 @@ use serde::de::DeserializeOwned;
 use super::keys::{self, key, prefix};
 use super::model::{Brand, DeadLetter, LedgerEntry, Member, OrderPoints, Stock, Store};
 use super::{Batch, Committed, KvStore, StorageError};
-use crate::sandbox::BrandData;
-use crate::sandbox::bindings::{GeoPoint, Product, StockLevel, StoreInfo, Timestamp};
+use crate::sandbox::bindings::Product;
 
 /// Most rows any single read returns (stores, products, stock of a store).
 const SCAN_CAP: usize = 100_000;
@@ -178,6 +177,10 @@ impl Db {
     pub fn stock(&self, brand: &str, store: &str) -> Result<Vec<Stock>, StorageError> {
         self.scan(&prefix(brand, "stock", &[store]), None, SCAN_CAP)
     }
+    /// Stock of every store of a brand, by store then product, at most `limit` rows.
+    pub fn brand_stock(&self, brand: &str, limit: usize) -> Result<Vec<Stock>, StorageError> {
+        self.scan(&prefix(brand, "stock", &[]), None, limit)
+    }
     /// Raw scan of registry records.
     pub(crate) fn scan_registry<T: DeserializeOwned>(
         &self,
@@ -198,100 +201,4 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StorageErr
         key: String::from_utf8_lossy(key).replace('\0', "/"),
         message: e.to_string(),
     })
-}
-
-/// One brand's stores, stock and catalog read from the database, for host imports.
-/// A storage fault reads as "nothing there": a plugin cannot tell a fault from an empty
-/// catalog, and the fault is logged.
-pub struct DbCatalog {
-    pub db: Db,
-    pub brand: Brand,
-}
-
-fn or_log<T: Default>(result: Result<T, StorageError>) -> T {
-    result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "catalog read failed during a plugin call");
-        T::default()
-    })
-}
-
-impl BrandData for DbCatalog {
-    fn stores_near(
-        &self,
-        at: GeoPoint,
-        radius_m: u32,
-        limit: u32,
-        now: Timestamp,
-    ) -> Vec<StoreInfo> {
-        let minute = rulebox_sdk::time::local(now, self.brand.utc_offset_minutes)
-            .map(|l| l.minute_of_day() as u16)
-            .unwrap_or(0);
-        let from = rulebox_sdk::GeoPoint {
-            lat: at.lat,
-            lon: at.lon,
-        };
-        let stores = or_log(self.db.stores(&self.brand.id)).into_iter().map(|s| {
-            let distance_m = rulebox_sdk::geo::distance_m(
-                from,
-                rulebox_sdk::GeoPoint {
-                    lat: s.location.lat,
-                    lon: s.location.lon,
-                },
-            );
-            let open_now = if s.opens_at_minute <= s.closes_at_minute {
-                (s.opens_at_minute..s.closes_at_minute).contains(&minute)
-            } else {
-                minute >= s.opens_at_minute || minute < s.closes_at_minute
-            };
-            StoreInfo {
-                id: s.id,
-                name: s.name,
-                city: s.city,
-                location: s.location,
-                distance_m,
-                open_now,
-            }
-        });
-        StoreInfo::nearest_first(stores, radius_m, limit)
-    }
-
-    fn stock(&self, store_id: &str, product_ids: &[String]) -> Vec<StockLevel> {
-        if or_log(
-            self.db
-                .get::<Store>(&Db::store_key(&self.brand.id, store_id)),
-        )
-        .is_none()
-        {
-            return Vec::new();
-        }
-        if product_ids.is_empty() {
-            return or_log(self.db.stock(&self.brand.id, store_id))
-                .into_iter()
-                .map(|s| StockLevel {
-                    product_id: s.product_id,
-                    quantity: s.quantity,
-                })
-                .collect();
-        }
-        product_ids
-            .iter()
-            .map(|p| StockLevel {
-                product_id: p.clone(),
-                quantity: or_log(
-                    self.db
-                        .get::<Stock>(&Db::stock_key(&self.brand.id, store_id, p)),
-                )
-                .map_or(0, |s| s.quantity),
-            })
-            .collect()
-    }
-
-    fn products(&self, ids: &[String]) -> Vec<Product> {
-        if ids.is_empty() {
-            return or_log(self.db.products(&self.brand.id));
-        }
-        ids.iter()
-            .filter_map(|id| or_log(self.db.get(&Db::product_key(&self.brand.id, id))))
-            .collect()
-    }
 }

@@ -4,6 +4,7 @@
 //! Backends only store bytes; key layout, serialisation and every invariant live in [`Db`]
 //! and the pipeline, so another embedded engine means implementing four methods.
 
+mod catalog;
 mod db;
 mod keys;
 mod memory;
@@ -12,7 +13,8 @@ mod sled;
 pub mod watchdog;
 
 pub use self::sled::SledKv;
-pub use db::{Db, DbCatalog};
+pub use catalog::{Catalog, Catalogs, DbCatalog, MAX_CACHED_STOCK_ROWS};
+pub use db::Db;
 pub use memory::MemoryKv;
 
 /// A failure of the storage backend.

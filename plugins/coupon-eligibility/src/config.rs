@@ -218,9 +218,10 @@ impl TemplateConfig {
                 "templates[{index}].id is empty; give every template an id"
             )));
         }
-        let at = format!("templates[{index}] ({:?})", self.id);
+        // Formatted only for an error: the configuration is validated on every call.
+        let id = &self.id;
         let bad = |field: &str, problem: String| {
-            RuleError::invalid_config(format!("{at}.{field} {problem}"))
+            RuleError::invalid_config(format!("templates[{index}] ({id:?}).{field} {problem}"))
         };
 
         let discount = match (

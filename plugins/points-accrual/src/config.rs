@@ -139,7 +139,7 @@ impl Config {
             ("product_multipliers", &self.product_multipliers),
         ] {
             for (name, &percent) in map {
-                non_negative(&format!("{key}.{name}"), percent)?;
+                non_negative(format_args!("{key}.{name}"), percent)?;
             }
         }
         for (i, campaign) in self.campaigns.iter().enumerate() {
@@ -151,7 +151,10 @@ impl Config {
         non_negative("review_points", self.review_points)?;
         non_negative("review_photo_bonus", self.review_photo_bonus)?;
         for (i, &points) in self.referral_points.iter().enumerate() {
-            non_negative(&format!("referral_points[{i}] (level {})", i + 1), points)?;
+            non_negative(
+                format_args!("referral_points[{i}] (level {})", i + 1),
+                points,
+            )?;
         }
         non_negative("daily_cap", self.daily_cap)?;
         if let Some(months) = self.expiry_months
@@ -259,7 +262,11 @@ impl Campaign {
                 )));
             }
         }
-        non_negative(&field("multiplier"), self.multiplier)
+        let name = &self.name;
+        non_negative(
+            format_args!("campaigns[{index}] ({name:?}).multiplier"),
+            self.multiplier,
+        )
     }
 }
 
@@ -292,7 +299,9 @@ pub fn parse_weekday(name: &str) -> Option<Weekday> {
         .map(|&(_, _, day)| day)
 }
 
-fn non_negative(key: &str, value: i64) -> Result<(), RuleError> {
+/// `key` is formatted only for the error: the configuration is validated on every call, and
+/// building a label per map entry was a sizeable part of a call's instructions.
+fn non_negative(key: impl std::fmt::Display, value: i64) -> Result<(), RuleError> {
     if value < 0 {
         return Err(invalid(format!(
             "{key} must not be negative (got {value}); set 0 to give nothing"

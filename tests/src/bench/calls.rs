@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rulebox_host::convert;
-use rulebox_host::fixtures::FixtureData;
 use rulebox_host::sandbox::bindings::{Event, MemberView, Query};
 use rulebox_host::sandbox::{CallEnv, CallReport, Limits, Plugin, Sandbox, SandboxConfig};
+use rulebox_host::store::Catalog;
 use rulebox_sdk::Rule;
 use rulebox_sdk::testing::{FakeHost, Fixture, Input};
 use serde::Serialize;
@@ -45,7 +45,7 @@ pub struct Prepared {
     at: i64,
     config: Arc<str>,
     seed: u64,
-    data: Arc<FixtureData>,
+    data: Arc<Catalog>,
 }
 
 impl Prepared {
@@ -92,7 +92,7 @@ pub fn prepare(plugin: &Plugin, case: &Fixture) -> anyhow::Result<Option<Prepare
         at,
         config: Arc::from(case.config.to_string()),
         seed: case.seed,
-        data: Arc::new(FixtureData::new(case.host()?)),
+        data: Arc::new(rulebox_host::fixtures::catalog(case)?),
     }))
 }
 

@@ -13,6 +13,10 @@ use std::time::Instant;
 
 use rulebox_tests::bench::{self, Opts, Row};
 
+/// The allocator the `rulebox` binary uses, so the figures are production's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut quick, mut csv, mut only) = (false, None, None::<Vec<String>>);
