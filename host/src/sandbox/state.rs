@@ -23,9 +23,10 @@ const MAX_STORES: u32 = 200;
 /// cannot interrupt the host in the middle of a call, so the work of one call is bounded.
 pub const MAX_IDS_PER_HOST_CALL: usize = 1_000;
 
-/// The brand's stores, stock and catalog, as host imports read them. Implemented over the
-/// database for live events and over fixtures for `rulebox test`. Every method is scoped to
-/// one brand by construction: there is no way to name another.
+/// The brand's stores, stock and catalog, as host imports read them. Implemented by the
+/// in-memory `store::Catalog` (live calls and `rulebox test`) and, for brands too large to
+/// hold, by `store::DbCatalog`. Every method is scoped to one brand by construction: there
+/// is no way to name another.
 pub trait BrandData: Send + Sync {
     /// Stores within `radius_m` of `at`, nearest first, at most `limit`, `open-now` judged at
     /// `now` (event time).

@@ -2,7 +2,10 @@
 //! (`plugins/<rule>/fixtures/cases.json`): natively through the SDK's native path
 //! (`FakeHost::on_event` / `on_query`) and sandboxed with a fresh instance per call
 //! (`Sandbox::on_event` / `on_query` with the `CallEnv` that `rulebox test` builds). The
-//! production pipeline calls the sandbox exactly this way, so (b) is also (c).
+//! production pipeline calls the sandbox exactly this way, so (b) is also (c). Then the same
+//! cases again with the configuration the demo brand deploys the rule with in place of each
+//! case's: a fresh instance parses and validates its configuration on every call, and a
+//! brand's is larger than a fixture's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,12 +159,33 @@ fn timed<T: Serialize, E>(
     }
 }
 
-fn measure<R: Rule>(sandbox: &Sandbox, rule: &str, opts: Opts) -> anyhow::Result<Vec<Row>> {
+/// The configuration the demo brand deploys `rule` with (`host/src/demo/manifests.json`).
+pub fn demo_config(rule: &str) -> anyhow::Result<serde_json::Value> {
+    let manifests: Vec<serde_json::Value> = serde_json::from_str(rulebox_host::demo::MANIFESTS)?;
+    manifests
+        .into_iter()
+        .find(|m| m["name"] == rule)
+        .map(|m| m["config"].clone())
+        .ok_or_else(|| anyhow::anyhow!("the demo brand deploys no {rule}"))
+}
+
+/// Measures `rule` on its fixture cases, each with its own configuration, or with `config`
+/// in place of every case's: the fixtures' configurations are small, while a brand's real
+/// one is parsed and validated on every call too.
+fn measure<R: Rule>(
+    sandbox: &Sandbox,
+    rule: &str,
+    config: Option<&serde_json::Value>,
+    opts: Opts,
+) -> anyhow::Result<Vec<Row>> {
     let plugin = sandbox
         .load(&crate::plugin_wasm(rule), Limits::default())
         .map_err(|e| anyhow::anyhow!("{rule}: {e}"))?;
     let mut cases = Vec::new();
-    for case in fixtures(rule)? {
+    for mut case in fixtures(rule)? {
+        if let Some(config) = config {
+            case.config = config.clone();
+        }
         if let Some(p) = prepare(&plugin, &case)? {
             cases.push(p);
         }
@@ -194,7 +218,10 @@ fn measure<R: Rule>(sandbox: &Sandbox, rule: &str, opts: Opts) -> anyhow::Result
     fuel.sort_unstable();
     let (n50, n99) = percentiles(&mut nat);
     let (s50, s99) = percentiles(&mut sbx);
-    let case = format!("{rule} ({} cases)", cases.len());
+    let case = match config {
+        None => format!("{rule} ({} cases)", cases.len()),
+        Some(_) => format!("{rule} ({} cases, demo brand's configuration)", cases.len()),
+    };
     Ok(vec![
         Row {
             experiment: "call",
@@ -224,21 +251,38 @@ fn measure<R: Rule>(sandbox: &Sandbox, rule: &str, opts: Opts) -> anyhow::Result
     ])
 }
 
-/// Runs experiment 1 for the four example rules.
+/// Runs experiment 1 for the four example rules: on their fixtures, then with the demo
+/// brand's configuration.
 pub fn run(opts: Opts) -> anyhow::Result<Vec<Row>> {
     let sandbox = Sandbox::new(SandboxConfig::default())?;
     let mut rows = Vec::new();
-    rows.extend(measure::<points_accrual::PointsAccrual>(
-        &sandbox, RULES[0], opts,
-    )?);
-    rows.extend(measure::<tier_upgrade::TierUpgrade>(
-        &sandbox, RULES[1], opts,
-    )?);
-    rows.extend(measure::<coupon_eligibility::CouponEligibility>(
-        &sandbox, RULES[2], opts,
-    )?);
-    rows.extend(measure::<recommend_nearby::RecommendNearby>(
-        &sandbox, RULES[3], opts,
-    )?);
+    for demo in [false, true] {
+        let config = |rule: &str| demo.then(|| demo_config(rule)).transpose();
+        let [points, tiers, coupons, nearby] = RULES;
+        rows.extend(measure::<points_accrual::PointsAccrual>(
+            &sandbox,
+            points,
+            config(points)?.as_ref(),
+            opts,
+        )?);
+        rows.extend(measure::<tier_upgrade::TierUpgrade>(
+            &sandbox,
+            tiers,
+            config(tiers)?.as_ref(),
+            opts,
+        )?);
+        rows.extend(measure::<coupon_eligibility::CouponEligibility>(
+            &sandbox,
+            coupons,
+            config(coupons)?.as_ref(),
+            opts,
+        )?);
+        rows.extend(measure::<recommend_nearby::RecommendNearby>(
+            &sandbox,
+            nearby,
+            config(nearby)?.as_ref(),
+            opts,
+        )?);
+    }
     Ok(rows)
 }
