@@ -14,6 +14,7 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -26,6 +27,9 @@ type Waiter = mpsc::Sender<Result<(), StorageError>>;
 /// before levelling off; 128 MiB keeps the working set of members and recent outcomes hot.
 /// Beyond it, sled's memory follows the data kept (docs/reliability.md, Soak).
 pub const CACHE_BYTES: u64 = 128 << 20;
+
+/// How long opening waits for the database's file lock to be released.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// A sled database with one tree for all rulebox data.
 pub struct SledKv {
@@ -44,17 +48,31 @@ fn io(e: impl std::fmt::Display) -> StorageError {
 impl SledKv {
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: &std::path::Path) -> Result<Self, StorageError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| {
-                StorageError::Io(format!(
-                    "cannot open the database at {}: {e}",
-                    path.display()
-                ))
-            })?;
+            .cache_capacity(CACHE_BYTES);
+        // sled's I/O threads may still hold the file lock for a moment after a host in this
+        // process (or one that just stopped) dropped its database: wait for it briefly
+        // rather than refuse a reopen that would succeed a few milliseconds later.
+        let started = Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                result => break result,
+            }
+        }
+        .map_err(|e| {
+            StorageError::Io(format!(
+                "cannot open the database at {}: {e} (is another rulebox using this data directory?)",
+                path.display()
+            ))
+        })?;
         let tree = db.open_tree("rulebox").map_err(io)?;
         let (tx, rx) = mpsc::channel::<Waiter>();
         let flusher = Arc::new(db.clone());
