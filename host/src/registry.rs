@@ -224,7 +224,9 @@ impl Registry {
                 "config must be a JSON object".into(),
             ));
         }
-        let plugin = self.sandbox.load(wasm, manifest.limits)?;
+        let plugin =
+            self.sandbox
+                .load_configured(wasm, manifest.limits, &manifest.config.to_string())?;
         check_description(&manifest, &plugin)?;
 
         let version_key = Db::registry_key(
@@ -422,7 +424,11 @@ impl Registry {
                 key: format!("{brand}/wasm/{}", record.digest),
                 message: "the component of an installed plugin is missing".into(),
             })?;
-        let plugin = Arc::new(self.sandbox.load(&wasm, record.manifest.limits)?);
+        let plugin = Arc::new(self.sandbox.load_configured(
+            &wasm,
+            record.manifest.limits,
+            &record.manifest.config.to_string(),
+        )?);
         self.loaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -413,6 +413,16 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         .await
         .unwrap();
         assert_eq!(status, 201, "{body}");
+        // Deploy and remove tier-upgrade once, so that its snapshot is in the compile cache:
+        // a deploy that compiles (twice, in a debug build) outlasts most kill delays, and
+        // the kills would then never land anywhere else.
+        let mut warm_up = Ledger::default();
+        for _ in 0..2 {
+            change_tier_upgrade(&http, &server.base, &key, &mut warm_up, &tier_manifest)
+                .await
+                .unwrap();
+        }
+        assert!(!warm_up.tier_upgrade);
         key
     });
     let mut server = server;

@@ -159,6 +159,16 @@ impl RuleError {
     pub fn internal(message: impl Into<String>) -> Self {
         RuleError::Internal(message.into())
     }
+
+    /// The error as one line: its kind, then its message.
+    pub fn to_line(&self) -> String {
+        match self {
+            RuleError::InvalidConfig(m) => format!("invalid configuration: {m}"),
+            RuleError::InvalidInput(m) => format!("invalid input: {m}"),
+            RuleError::Unsupported(m) => format!("unsupported: {m}"),
+            RuleError::Internal(m) => format!("internal error: {m}"),
+        }
+    }
 }
 
 crate::__shared_impls!(crate::MemberField, crate);

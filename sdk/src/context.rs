@@ -1,6 +1,8 @@
 //! What a rule can read during one call, and the seam that lets tests swap the platform out.
 
-use std::cell::OnceCell;
+use std::any::{Any, TypeId};
+use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 
@@ -62,6 +64,7 @@ impl Host for WasmHost {
 pub struct Context<'h> {
     host: &'h dyn Host,
     member: OnceCell<MemberView>,
+    config: OnceCell<String>,
 }
 
 impl<'h> Context<'h> {
@@ -71,6 +74,7 @@ impl<'h> Context<'h> {
         Context {
             host,
             member: OnceCell::new(),
+            config: OnceCell::new(),
         }
     }
 
@@ -111,13 +115,51 @@ impl<'h> Context<'h> {
     /// A configuration that does not parse is a [`RuleError::InvalidConfig`] naming the
     /// problem, which the brand sees in the event outcome.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, RuleError> {
-        let raw = self.host.config();
-        let raw = if raw.trim().is_empty() { "{}" } else { &raw };
+        let raw = self.raw_config();
+        let raw = if raw.trim().is_empty() { "{}" } else { raw };
         serde_json::from_str(raw).map_err(|e| {
             RuleError::InvalidConfig(format!(
                 "plugin configuration does not match what the rule expects: {e}"
             ))
         })
+    }
+
+    /// `build(self)`, computed once per configuration and shared by every later call: use it
+    /// for what a rule derives from its configuration alone (the parsed and checked
+    /// configuration, lookup tables), and call it in [`Rule::init`](crate::Rule::init) too, so
+    /// the platform computes it once per deployment instead of once per call.
+    ///
+    /// The value is kept per type `T` with the configuration text it was built from, and
+    /// rebuilt when the configuration differs (as between native tests with different
+    /// configurations). An `Err` is returned as is and not kept.
+    pub fn prepared<T: 'static>(
+        &self,
+        build: impl FnOnce(&Context) -> Result<T, RuleError>,
+    ) -> Result<Rc<T>, RuleError> {
+        let raw = self.raw_config();
+        let kept = PREPARED.with_borrow(|kept| {
+            kept.iter()
+                .find(|p| p.ty == TypeId::of::<T>() && p.config == raw)
+                .map(|p| p.value.clone())
+        });
+        if let Some(value) = kept.and_then(|value| value.downcast::<T>().ok()) {
+            return Ok(value);
+        }
+        let value = Rc::new(build(self)?);
+        PREPARED.with_borrow_mut(|kept| {
+            kept.retain(|p| p.ty != TypeId::of::<T>());
+            kept.push(Prepared {
+                ty: TypeId::of::<T>(),
+                config: raw.to_owned(),
+                value: value.clone(),
+            });
+        });
+        Ok(value)
+    }
+
+    /// The configuration's text, fetched from the host once per call.
+    fn raw_config(&self) -> &str {
+        self.config.get_or_init(|| self.host.config())
     }
 
     /// A deterministic seed for this call: the same event always gets the same seed.
@@ -135,5 +177,109 @@ impl<'h> Context<'h> {
             })
             .collect();
         self.host.log(level, message, &fields);
+    }
+}
+
+/// One value kept by [`Context::prepared`].
+struct Prepared {
+    ty: TypeId,
+    config: String,
+    value: Rc<dyn Any>,
+}
+
+thread_local! {
+    // Per thread, not global: native tests run on many threads, each with its own fake host.
+    // In a plugin there is one thread, and this lives in the memory the host snapshots
+    // after `init`.
+    static PREPARED: RefCell<Vec<Prepared>> = const { RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// A host that only has a configuration, and counts how often it is asked for it.
+    struct ConfigOnly {
+        config: &'static str,
+        asked: Cell<u32>,
+    }
+
+    impl Host for ConfigOnly {
+        fn member(&self) -> MemberView {
+            unimplemented!("not read by these tests")
+        }
+        fn stores_near(&self, _: GeoPoint, _: u32, _: u32) -> Vec<StoreInfo> {
+            unimplemented!("not read by these tests")
+        }
+        fn stock(&self, _: &str, _: &[String]) -> Vec<StockLevel> {
+            unimplemented!("not read by these tests")
+        }
+        fn products(&self, _: &[String]) -> Vec<Product> {
+            unimplemented!("not read by these tests")
+        }
+        fn config(&self) -> String {
+            self.asked.set(self.asked.get() + 1);
+            self.config.to_owned()
+        }
+        fn seed(&self) -> u64 {
+            0
+        }
+        fn log(&self, _: LogLevel, _: &str, _: &[Attribute]) {}
+    }
+
+    fn host(config: &'static str) -> ConfigOnly {
+        ConfigOnly {
+            config,
+            asked: Cell::new(0),
+        }
+    }
+
+    /// A distinct type per test: the memo is per thread and type, and tests share threads.
+    fn count_builds<T: 'static>(
+        ctx: &Context,
+        builds: &Cell<u32>,
+        value: impl FnOnce(u64) -> T,
+    ) -> Result<Rc<T>, RuleError> {
+        ctx.prepared(|ctx| {
+            builds.set(builds.get() + 1);
+            let config: serde_json::Value = ctx.config()?;
+            Ok(value(config["n"].as_u64().unwrap_or_default()))
+        })
+    }
+
+    #[test]
+    fn prepared_builds_once_per_configuration_and_asks_the_host_once_per_call() {
+        struct N(u64);
+        let builds = Cell::new(0);
+        let (a, b) = (host(r#"{"n": 1}"#), host(r#"{"n": 2}"#));
+        for _ in 0..3 {
+            let value = count_builds(&Context::new(&a), &builds, N).unwrap();
+            assert_eq!(value.0, 1);
+        }
+        assert_eq!(builds.get(), 1);
+        // One host call per call (context), shared by `prepared` and `config`.
+        assert_eq!(a.asked.get(), 3);
+        // Another configuration is built anew, and replaces the first.
+        assert_eq!(count_builds(&Context::new(&b), &builds, N).unwrap().0, 2);
+        assert_eq!(count_builds(&Context::new(&a), &builds, N).unwrap().0, 1);
+        assert_eq!(builds.get(), 3);
+    }
+
+    #[test]
+    fn prepared_keeps_no_error() {
+        struct Fails;
+        let ctx_host = host("{}");
+        let ctx = Context::new(&ctx_host);
+        let tries = Cell::new(0);
+        for _ in 0..2 {
+            let result: Result<Rc<Fails>, RuleError> = ctx.prepared(|_| {
+                tries.set(tries.get() + 1);
+                Err(RuleError::invalid_config("no"))
+            });
+            assert!(matches!(result, Err(RuleError::InvalidConfig(_))));
+        }
+        assert_eq!(tries.get(), 2);
     }
 }

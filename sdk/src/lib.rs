@@ -47,6 +47,46 @@
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm` file in
 //! `target/wasm32-wasip2/release/` is the plugin.
 //!
+//! ## Configuration, once per deployment
+//! A rule whose configuration is large (campaigns, coupon templates, a tier ladder) should not
+//! parse and check it in every call. Give the parsing to [`Context::prepared`] and call the
+//! same in [`Rule::init`]: the platform runs `init` once when the plugin is deployed and starts
+//! every call from the memory it leaves, so the handlers find the result ready:
+//!
+//! ```
+//! # use rulebox_sdk::prelude::*;
+//! # #[derive(serde::Deserialize, Default)]
+//! # struct Config { bonus: Points }
+//! fn load(ctx: &Context) -> Result<Config, RuleError> {
+//!     let config: Config = ctx.config()?;
+//!     if config.bonus < 0 {
+//!         return Err(RuleError::invalid_config("bonus must not be negative"));
+//!     }
+//!     Ok(config)
+//! }
+//!
+//! struct Bonus;
+//!
+//! impl Rule for Bonus {
+//!     fn describe() -> Description {
+//!         Description::new("bonus", "0.1.0", "Points for joining.").handles(EventType::SignUp)
+//!     }
+//!
+//!     fn init(ctx: &Context) -> Result<(), RuleError> {
+//!         ctx.prepared(load).map(drop)
+//!     }
+//!
+//!     fn on_event(ctx: &Context, _event: &Event) -> Result<Vec<Effect>, RuleError> {
+//!         let config = ctx.prepared(load)?;
+//!         Ok(vec![Effect::award(config.bonus, "welcome")])
+//!     }
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Natively (and wherever `init` did not run) `prepared` computes on first use, per thread and
+//! configuration, so tests need nothing special.
+//!
 //! ## Testing natively
 //! With the `testing` feature, [`testing::FakeHost`] stands in for the platform so a rule is
 //! unit-tested with plain `cargo test`, no Wasm involved, and [`testing::Fixture`] loads the
@@ -110,6 +150,20 @@ pub trait Rule {
     /// it reads. Must return the same value every time and call nothing on the host.
     fn describe() -> Description;
 
+    /// Does the work that depends only on the configuration, so that calls do not repeat
+    /// it: typically `ctx.prepared(Config::load).map(drop)`, with the same `Config::load`
+    /// the handlers pass to [`Context::prepared`].
+    ///
+    /// The platform runs `init` once per deployed configuration and starts every call from
+    /// the memory it leaves (see `init` in `wit/world.wit`). It may read only
+    /// [`Context::config`]; anything else stops it. An `Err` here is not shown to the brand:
+    /// calls then run without the snapshot and report the error themselves. The default
+    /// prepares nothing.
+    fn init(ctx: &Context) -> Result<(), RuleError> {
+        let _ = ctx;
+        Ok(())
+    }
+
     /// Decides the effects of `event` for its member. Called only for the event kinds listed
     /// in [`Rule::describe`].
     fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
@@ -135,6 +189,12 @@ macro_rules! export_rule {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct RuleboxGuest;
+
+            impl $crate::bindings::Guest for RuleboxGuest {
+                fn init() -> ::core::result::Result<(), ::std::string::String> {
+                    <$rule as $crate::Rule>::init(&$crate::Context::wasm()).map_err(|e| e.to_line())
+                }
+            }
 
             impl $crate::bindings::exports::rulebox::plugin::rule::Guest for RuleboxGuest {
                 fn describe() -> $crate::Description {

@@ -1,5 +1,6 @@
-//! Compiled plugins kept on disk, keyed by the component's hash and the engine's
-//! compatibility hash, so a restart (or a second host on the same disk) does not recompile.
+//! Compiled plugins kept on disk, keyed by the component's hash (for a snapshot, the hash of
+//! the plugin and its configuration) and the engine's compatibility hash, so a restart (or a
+//! second host on the same disk) does not recompile.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
@@ -9,20 +10,19 @@ use wasmtime::component::Component;
 
 use super::error::LoadError;
 
-/// Compiles `wasm`, or loads the artefact compiled earlier for the same bytes and engine.
+/// Builds the component with `compile`, or loads the artefact `compile` built earlier under
+/// the same `key` for this engine.
 pub(crate) fn compile(
     engine: &Engine,
     dir: Option<&Path>,
-    wasm: &[u8],
-    digest: &str,
+    key: &str,
+    compile: impl FnOnce() -> Result<Component, LoadError>,
 ) -> Result<Component, LoadError> {
-    let compile =
-        || Component::new(engine, wasm).map_err(|e| LoadError::NotAComponent(format!("{e:#}")));
     let Some(dir) = dir else { return compile() };
 
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    let path = dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()));
+    let path = dir.join(format!("{key}-{:016x}.cwasm", hasher.finish()));
     let cache_error = |e: std::io::Error| LoadError::Cache {
         path: path.display().to_string(),
         message: e.to_string(),

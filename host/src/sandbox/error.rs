@@ -153,6 +153,10 @@ pub enum LoadError {
     Limits(String),
     #[error("cannot use the compiled-plugin cache at {path}: {message}")]
     Cache { path: String, message: String },
+    /// Only in [`InitOutcome::Declined`](super::InitOutcome::Declined): a plugin whose
+    /// `init` fails is loaded all the same.
+    #[error("the plugin's init could not be snapshotted: {0}")]
+    Init(String),
 }
 
 /// A host-side reason to stop a plugin mid-call, raised from a host function as a trap.
@@ -160,6 +164,8 @@ pub enum LoadError {
 pub(crate) enum HostAbort {
     #[error("too many host calls")]
     TooManyHostCalls,
+    #[error("init called host function {function}, but may call only config")]
+    NotDuringInit { function: &'static str },
     #[error("host function {function} was asked for {actual} ids, over the limit of {limit}")]
     TooManyIds {
         function: &'static str,

@@ -16,7 +16,9 @@
 pub mod bindings;
 mod cache;
 mod error;
+mod exports;
 mod limits;
+mod snapshot;
 mod state;
 mod stdio;
 
@@ -25,15 +27,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{
-    Component, ComponentExportIndex, Instance, Linker, ResourceTable, TypedFunc,
-};
+use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
-use bindings::{Answer, Description, Effect, Event, Query, RuleError, RulePlugin, RulePluginPre};
+use bindings::{Answer, Description, Effect, Event, Query, RuleError, RulePlugin};
 use error::HostAbort;
 pub use error::{FailureCause, LoadError, PluginFailure, RuleErrorView};
+use exports::{DescribeFn, Exports, OnEventFn, OnQueryFn};
 pub use limits::{Limits, MAX_MEMORY_BYTES};
 pub use state::{BrandData, CallEnv, MAX_IDS_PER_HOST_CALL, PluginLog};
 use state::{CallState, Limiter, Wasi};
@@ -124,88 +125,28 @@ pub struct Plugin {
     pub digest: String,
     /// The bounds of every call.
     pub limits: Limits,
-    pre: RulePluginPre<CallState>,
+    /// What became of the plugin's `init` for the configuration it was loaded with.
+    pub init: InitOutcome,
+    /// Of the plugin as built, or of its snapshot.
+    pre: InstancePre<CallState>,
     exports: Exports,
+    /// The configuration of the snapshot in `pre`: the only one the plugin may be called
+    /// with. (The plugin as built is dropped once it has a snapshot: keeping both would
+    /// double the compiled code a host holds.)
+    configured: Option<Arc<str>>,
 }
 
-/// Where the plugin's `rulebox:plugin/rule` functions are, found once at load.
-///
-/// Their types are checked once too, in the load's `describe` call (`checked`), instead of
-/// in every instance: a component's export types are the same in all its instances, and
-/// checking them (what wasmtime's generated `instantiate` does) cost as much as a tenth of
-/// a call. A plugin whose check fails is not loaded, so every `Plugin` that calls
-/// `on-event` or `on-query` has been checked.
-struct Exports {
-    describe: ComponentExportIndex,
-    on_event: ComponentExportIndex,
-    on_query: ComponentExportIndex,
-    checked: bool,
-}
-
-type DescribeFn = TypedFunc<(), (Description,)>;
-type OnEventFn<'a> = TypedFunc<(&'a Event,), (Result<Vec<Effect>, RuleError>,)>;
-type OnQueryFn<'a> = TypedFunc<(&'a Query,), (Result<Answer, RuleError>,)>;
-
-impl Exports {
-    fn find(component: &Component) -> Result<Exports, LoadError> {
-        const RULE: &str = "rulebox:plugin/rule@0.1.0";
-        let missing = |name: &str| LoadError::WrongWorld(format!("no export `{name}` in `{RULE}`"));
-        let rule = component
-            .get_export_index(None, RULE)
-            .ok_or_else(|| LoadError::WrongWorld(format!("no exported instance named `{RULE}`")))?;
-        let find = |name: &str| {
-            component
-                .get_export_index(Some(&rule), name)
-                .ok_or_else(|| missing(name))
-        };
-        Ok(Exports {
-            describe: find("describe")?,
-            on_event: find("on-event")?,
-            on_query: find("on-query")?,
-            checked: false,
-        })
-    }
-
-    /// Checks the types of the three functions in `instance`.
-    fn check(&self, instance: &Instance, store: &mut Store<CallState>) -> wasmtime::Result<()> {
-        use wasmtime::error::Context as _;
-        instance
-            .get_typed_func::<(), (Description,)>(&mut *store, &self.describe)
-            .context("type-checking export func `describe`")?;
-        instance
-            .get_typed_func::<(&Event,), (Result<Vec<Effect>, RuleError>,)>(
-                &mut *store,
-                &self.on_event,
-            )
-            .context("type-checking export func `on-event`")?;
-        instance
-            .get_typed_func::<(&Query,), (Result<Answer, RuleError>,)>(&mut *store, &self.on_query)
-            .context("type-checking export func `on-query`")?;
-        Ok(())
-    }
-
-    /// The function at `index` in `instance`, as a `TypedFunc<P, R>`, without checking its
-    /// type again.
-    ///
-    /// # Safety
-    /// `index` must be one of the plugin's [`Exports`], `P` and `R` the types
-    /// [`Exports::check`] checks for it, and the check must have passed for this plugin
-    /// (`checked`) or in this very instance.
-    unsafe fn get<P, R>(
-        index: &ComponentExportIndex,
-        instance: &Instance,
-        store: &mut Store<CallState>,
-    ) -> wasmtime::Result<TypedFunc<P, R>>
-    where
-        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
-        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
-    {
-        let func = instance
-            .get_func(&mut *store, index)
-            .ok_or_else(|| wasmtime::format_err!("failed to find function export"))?;
-        // SAFETY: the caller's contract: the type was checked for this component.
-        Ok(unsafe { TypedFunc::new_unchecked(func) })
-    }
+/// What became of a plugin's `init` (see `init` in `wit/world.wit`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum InitOutcome {
+    /// Not run: the plugin was loaded without its configuration, or exports no `init`.
+    NotRun,
+    /// `init` ran; every call starts from the memory it left.
+    Snapshot,
+    /// `init` failed or broke its rules; every call starts from the plugin's own initial
+    /// state, as without `init`. Says why.
+    Declined(String),
 }
 
 /// Measurements of one successful call.
@@ -307,19 +248,65 @@ impl Sandbox {
     pub fn load(&self, wasm: &[u8], limits: Limits) -> Result<Plugin, LoadError> {
         limits.validate().map_err(LoadError::Limits)?;
         let (component, digest) = self.compile(wasm)?;
-        if let Some(name) = imports(&self.engine, &component)
+        self.load_component(&component, digest, limits)
+    }
+
+    /// Loads a plugin as [`Sandbox::load`] does, but from the snapshot its `init` leaves
+    /// for `config` (see `init` in `wit/world.wit`): every call starts from it, so what a
+    /// rule derives from its configuration alone is computed once per deployment instead of
+    /// once per call. Such a plugin may be called only with `config`. The snapshot is kept
+    /// in the compiled-plugin cache, so a restart neither runs `init` nor compiles again.
+    ///
+    /// A plugin whose `init` fails, or that exports none, is loaded as [`Sandbox::load`]
+    /// loads it, and runs every call from its own initial state, with any configuration;
+    /// [`Plugin::init`] says which happened.
+    pub fn load_configured(
+        &self,
+        wasm: &[u8],
+        limits: Limits,
+        config: &str,
+    ) -> Result<Plugin, LoadError> {
+        limits.validate().map_err(LoadError::Limits)?;
+        let digest = check_bytes(wasm)?;
+        let reason = match snapshot::prepare(self, wasm, &digest, limits, config) {
+            Ok(Some(component)) => {
+                let mut plugin = self.load_component(&component, digest, limits)?;
+                plugin.configured = Some(Arc::from(config));
+                plugin.init = InitOutcome::Snapshot;
+                return Ok(plugin);
+            }
+            Ok(None) => None,
+            Err(LoadError::Init(reason)) => Some(reason),
+            Err(other) => Some(other.to_string()),
+        };
+        let mut plugin = self.load(wasm, limits)?;
+        if let Some(reason) = reason {
+            tracing::warn!(
+                plugin = %plugin.description.name,
+                version = %plugin.description.version,
+                %reason,
+                "the plugin's init was declined: its calls parse their configuration themselves"
+            );
+            plugin.init = InitOutcome::Declined(reason);
+        }
+        Ok(plugin)
+    }
+
+    /// Validates, pre-instantiates and describes a compiled plugin.
+    fn load_component(
+        &self,
+        component: &Component,
+        digest: String,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        if let Some(name) = imports(&self.engine, component)
             .into_iter()
             .find(|name| !import_allowed(name))
         {
             return Err(LoadError::ForbiddenImport(name));
         }
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let pre = RulePluginPre::new(instance_pre)
-            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let exports = Exports::find(&component)?;
+        let pre = self.instantiate_pre(component)?;
+        let exports = Exports::find(component)?;
 
         let mut plugin = Plugin {
             description: Description {
@@ -332,8 +319,10 @@ impl Sandbox {
             },
             digest,
             limits,
+            init: InitOutcome::NotRun,
             pre,
             exports,
+            configured: None,
         };
         let env = CallEnv {
             member: bindings::MemberView::blank(""),
@@ -343,16 +332,28 @@ impl Sandbox {
             data: Arc::new(NoData),
         };
         let described = self
-            .call(&plugin, env, &|| "describe".to_owned(), |instance, s| {
-                // SAFETY: `call` checked the types of the exports in this instance.
-                let describe: DescribeFn =
-                    unsafe { Exports::get(&plugin.exports.describe, instance, s)? };
-                Ok(Ok(describe.call(s, ())?.0))
-            })
+            .call(
+                &plugin,
+                env,
+                &|| "describe".to_owned(),
+                |exports, instance, s| {
+                    // SAFETY: `call` checked the types of the exports in this instance.
+                    let describe: DescribeFn =
+                        unsafe { Exports::get(&exports.describe, instance, s)? };
+                    Ok(Ok(describe.call(s, ())?.0))
+                },
+            )
             .map_err(|f| LoadError::Describe(Box::new(f)))?;
         plugin.description = described.output;
         plugin.exports.checked = true;
         Ok(plugin)
+    }
+
+    /// Resolves a component's imports against the linker, once.
+    fn instantiate_pre(&self, component: &Component) -> Result<InstancePre<CallState>, LoadError> {
+        self.linker
+            .instantiate_pre(component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))
     }
 
     /// The names of the interfaces a component imports, e.g. `rulebox:plugin/host@0.1.0`.
@@ -363,25 +364,15 @@ impl Sandbox {
 
     /// Checks the bytes are a component and compiles them (through the cache).
     fn compile(&self, wasm: &[u8]) -> Result<(Component, String), LoadError> {
-        match wasm.get(4..8) {
-            Some([0x0d, 0x00, 0x01, 0x00]) if wasm.starts_with(b"\0asm") => {}
-            Some([0x01, 0x00, 0x00, 0x00]) if wasm.starts_with(b"\0asm") => {
-                return Err(LoadError::NotAComponent(
-                    "this is a core wasm module".into(),
-                ));
-            }
-            _ => {
-                return Err(LoadError::NotAComponent(
-                    "the bytes are not WebAssembly".into(),
-                ));
-            }
-        }
-        let digest = blake3::hash(wasm).to_hex().to_string();
+        let digest = check_bytes(wasm)?;
         let component = cache::compile(
             &self.engine,
             self.config.cache_dir.as_deref(),
-            wasm,
             &digest,
+            || {
+                Component::new(&self.engine, wasm)
+                    .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))
+            },
         )?;
         Ok((component, digest))
     }
@@ -395,10 +386,9 @@ impl Sandbox {
     ) -> Result<CallReport<Vec<Effect>>, PluginFailure> {
         // Formatted only for a failure.
         let subject = || format!("event {}", event.id);
-        let report = self.call(plugin, env, &subject, |instance, s| {
+        let report = self.call(plugin, env, &subject, |exports, instance, s| {
             // SAFETY: a loaded plugin's exports have been checked (see `Exports`).
-            let on_event: OnEventFn<'_> =
-                unsafe { Exports::get(&plugin.exports.on_event, instance, s)? };
+            let on_event: OnEventFn<'_> = unsafe { Exports::get(&exports.on_event, instance, s)? };
             Ok(on_event.call(s, (event,))?.0)
         })?;
         let limits = &plugin.limits;
@@ -431,10 +421,9 @@ impl Sandbox {
         query: &Query,
     ) -> Result<CallReport<Answer>, PluginFailure> {
         let subject = || format!("query {:?}", query_kind_name(query));
-        let report = self.call(plugin, env, &subject, |instance, s| {
+        let report = self.call(plugin, env, &subject, |exports, instance, s| {
             // SAFETY: a loaded plugin's exports have been checked (see `Exports`).
-            let on_query: OnQueryFn<'_> =
-                unsafe { Exports::get(&plugin.exports.on_query, instance, s)? };
+            let on_query: OnQueryFn<'_> = unsafe { Exports::get(&exports.on_query, instance, s)? };
             Ok(on_query.call(s, (query,))?.0)
         })?;
         let bytes = json_len(&report.output);
@@ -455,10 +444,88 @@ impl Sandbox {
         plugin: &Plugin,
         env: CallEnv,
         subject: &dyn Fn() -> String,
-        f: impl FnOnce(&Instance, &mut Store<CallState>) -> wasmtime::Result<Result<T, RuleError>>,
+        f: impl FnOnce(
+            &Exports,
+            &Instance,
+            &mut Store<CallState>,
+        ) -> wasmtime::Result<Result<T, RuleError>>,
     ) -> Result<CallReport<T>, PluginFailure> {
         let started = Instant::now();
         let limits = plugin.limits;
+        let (pre, exports) = (&plugin.pre, &plugin.exports);
+        let fail = |store: Option<&Store<CallState>>, cause: FailureCause| PluginFailure {
+            plugin: plugin.description.name.clone(),
+            version: plugin.description.version.clone(),
+            subject: subject(),
+            cause,
+            stderr: store.map_or_else(String::new, |s| tail(&s.data().wasi.stderr_text(), 2048)),
+        };
+        if plugin
+            .configured
+            .as_ref()
+            .is_some_and(|configured| **configured != *env.config)
+        {
+            // Its snapshot holds what `init` derived from another configuration.
+            let message = "the plugin was prepared for its deployed configuration and called \
+                           with another; load it with this one (Sandbox::load_configured)";
+            return Err(fail(
+                None,
+                FailureCause::Instantiation {
+                    message: message.into(),
+                },
+            ));
+        }
+        let mut store = self.store(limits, env, false);
+
+        let instantiated = pre.instantiate(&mut store).and_then(|instance| {
+            if !exports.checked {
+                exports.check(&instance, &mut store)?;
+            }
+            Ok(instance)
+        });
+        let instance = match instantiated {
+            Ok(instance) => instance,
+            Err(e) => {
+                let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| {
+                    FailureCause::Instantiation {
+                        message: format!("{e:#}"),
+                    }
+                });
+                return Err(fail(Some(&store), cause));
+            }
+        };
+        let result = f(exports, &instance, &mut store);
+        let output = match result {
+            Ok(Ok(output)) => output,
+            Ok(Err(rule_error)) => {
+                return Err(fail(
+                    Some(&store),
+                    FailureCause::Rule(RuleErrorView::from(&rule_error)),
+                ));
+            }
+            Err(e) => {
+                let cause =
+                    classify(&e, store.data(), &limits).unwrap_or_else(|| FailureCause::Trap {
+                        message: format!("{e:#}"),
+                    });
+                return Err(fail(Some(&store), cause));
+            }
+        };
+        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let state = store.into_data();
+        Ok(CallReport {
+            output,
+            fuel_used,
+            peak_memory: state.limiter.peak_memory,
+            elapsed_us: started.elapsed().as_micros() as u64,
+            logs: state.logs,
+            stdout: state.wasi.stdout_text(),
+            stderr: state.wasi.stderr_text(),
+        })
+    }
+
+    /// A store for one bounded call (or one `init`, which may call only `config`).
+    fn store(&self, limits: Limits, env: CallEnv, init_only: bool) -> Store<CallState> {
         let state = CallState {
             wasi: Wasi::new(env.at, env.seed, limits.stdio_bytes as usize),
             table: ResourceTable::new(),
@@ -474,6 +541,7 @@ impl Sandbox {
             logs_dropped: 0,
             host_calls: 0,
             limits,
+            init_only,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -482,64 +550,27 @@ impl Sandbox {
         let tick_ms = self.config.epoch_tick.as_millis().max(1) as u64;
         store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms) + 1);
         store.epoch_deadline_trap();
-
-        let fail = |store: &Store<CallState>, cause: FailureCause| PluginFailure {
-            plugin: plugin.description.name.clone(),
-            version: plugin.description.version.clone(),
-            subject: subject(),
-            cause,
-            stderr: tail(&store.data().wasi.stderr_text(), 2048),
-        };
-        let instantiated = plugin
-            .pre
-            .instance_pre()
-            .instantiate(&mut store)
-            .and_then(|instance| {
-                if !plugin.exports.checked {
-                    plugin.exports.check(&instance, &mut store)?;
-                }
-                Ok(instance)
-            });
-        let instance = match instantiated {
-            Ok(instance) => instance,
-            Err(e) => {
-                let cause = classify(&e, store.data(), &limits).unwrap_or_else(|| {
-                    FailureCause::Instantiation {
-                        message: format!("{e:#}"),
-                    }
-                });
-                return Err(fail(&store, cause));
-            }
-        };
-        let result = f(&instance, &mut store);
-        let output = match result {
-            Ok(Ok(output)) => output,
-            Ok(Err(rule_error)) => {
-                return Err(fail(
-                    &store,
-                    FailureCause::Rule(RuleErrorView::from(&rule_error)),
-                ));
-            }
-            Err(e) => {
-                let cause =
-                    classify(&e, store.data(), &limits).unwrap_or_else(|| FailureCause::Trap {
-                        message: format!("{e:#}"),
-                    });
-                return Err(fail(&store, cause));
-            }
-        };
-        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
-        let state = store.into_data();
-        Ok(CallReport {
-            output,
-            fuel_used,
-            peak_memory: state.limiter.peak_memory,
-            elapsed_us: started.elapsed().as_micros() as u64,
-            logs: state.logs,
-            stdout: state.wasi.stdout_text(),
-            stderr: state.wasi.stderr_text(),
-        })
+        store
     }
+}
+
+/// Checks the bytes are a component (not a core module, not something else) and returns
+/// their blake3 digest.
+fn check_bytes(wasm: &[u8]) -> Result<String, LoadError> {
+    match wasm.get(4..8) {
+        Some([0x0d, 0x00, 0x01, 0x00]) if wasm.starts_with(b"\0asm") => {}
+        Some([0x01, 0x00, 0x00, 0x00]) if wasm.starts_with(b"\0asm") => {
+            return Err(LoadError::NotAComponent(
+                "this is a core wasm module".into(),
+            ));
+        }
+        _ => {
+            return Err(LoadError::NotAComponent(
+                "the bytes are not WebAssembly".into(),
+            ));
+        }
+    }
+    Ok(blake3::hash(wasm).to_hex().to_string())
 }
 
 impl Drop for Sandbox {
@@ -578,6 +609,11 @@ fn classify(error: &wasmtime::Error, state: &CallState, limits: &Limits) -> Opti
         Some(HostAbort::TooManyHostCalls) => {
             return Some(FailureCause::TooManyHostCalls {
                 limit: limits.host_calls,
+            });
+        }
+        Some(abort @ HostAbort::NotDuringInit { .. }) => {
+            return Some(FailureCause::Trap {
+                message: abort.to_string(),
             });
         }
         Some(HostAbort::TooManyIds {

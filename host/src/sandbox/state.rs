@@ -165,6 +165,11 @@ impl Wasi {
         })
     }
 
+    /// Whether the plugin called WASI at all.
+    pub fn used(&self) -> bool {
+        self.ctx.is_some()
+    }
+
     /// What the plugin wrote to stdout (kept up to the cap).
     pub fn stdout_text(&self) -> String {
         self.stdout
@@ -192,11 +197,17 @@ pub(crate) struct CallState {
     pub logs_dropped: u32,
     pub host_calls: u32,
     pub limits: Limits,
+    /// Set while the plugin's `init` runs, when only `config` may be called: nothing else
+    /// may reach the snapshot taken after it.
+    pub init_only: bool,
 }
 
 impl CallState {
-    /// Counts a host call, aborting the plugin past its quota.
-    fn host_call(&mut self) -> wasmtime::Result<()> {
+    /// Counts a host call, aborting the plugin past its quota, or during `init`.
+    fn host_call(&mut self, function: &'static str) -> wasmtime::Result<()> {
+        if self.init_only && function != "config" {
+            return Err(HostAbort::NotDuringInit { function }.into());
+        }
         self.host_calls += 1;
         if self.host_calls > self.limits.host_calls {
             return Err(HostAbort::TooManyHostCalls.into());
@@ -218,7 +229,7 @@ impl types::Host for CallState {}
 
 impl host::Host for CallState {
     fn member(&mut self) -> wasmtime::Result<MemberView> {
-        self.host_call()?;
+        self.host_call("member")?;
         Ok(self.env.member.clone())
     }
 
@@ -228,7 +239,7 @@ impl host::Host for CallState {
         radius_m: u32,
         limit: u32,
     ) -> wasmtime::Result<Vec<StoreInfo>> {
-        self.host_call()?;
+        self.host_call("stores-near")?;
         Ok(self
             .env
             .data
@@ -240,24 +251,24 @@ impl host::Host for CallState {
         store_id: String,
         product_ids: Vec<String>,
     ) -> wasmtime::Result<Vec<StockLevel>> {
-        self.host_call()?;
+        self.host_call("stock")?;
         check_ids("stock", &product_ids)?;
         Ok(self.env.data.stock(&store_id, &product_ids))
     }
 
     fn products(&mut self, ids: Vec<String>) -> wasmtime::Result<Vec<Product>> {
-        self.host_call()?;
+        self.host_call("products")?;
         check_ids("products", &ids)?;
         Ok(self.env.data.products(&ids))
     }
 
     fn config(&mut self) -> wasmtime::Result<String> {
-        self.host_call()?;
+        self.host_call("config")?;
         Ok(self.env.config.to_string())
     }
 
     fn seed(&mut self) -> wasmtime::Result<u64> {
-        self.host_call()?;
+        self.host_call("seed")?;
         Ok(self.env.seed)
     }
 
@@ -267,7 +278,7 @@ impl host::Host for CallState {
         message: String,
         fields: Vec<Attribute>,
     ) -> wasmtime::Result<()> {
-        self.host_call()?;
+        self.host_call("log")?;
         if self.logs.len() as u32 >= self.limits.log_lines {
             self.logs_dropped += 1;
             return Ok(());

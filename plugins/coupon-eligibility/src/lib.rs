@@ -102,19 +102,29 @@ impl Rule for CouponEligibility {
         .reads(MemberField::Activity)
     }
 
+    /// Parses and checks the configuration once per deployment, not once per call.
+    fn init(ctx: &Context) -> Result<(), RuleError> {
+        ctx.prepared(load).map(drop)
+    }
+
     fn on_query(ctx: &Context, query: &Query) -> Result<Answer, RuleError> {
         let QueryKind::CouponEligibility(cart) = &query.kind else {
             return Err(RuleError::unsupported(
                 "coupon-eligibility only answers coupon-eligibility queries",
             ));
         };
-        let rules = ctx.config::<Config>()?.validate()?;
+        let rules = ctx.prepared(load)?;
         let answer = answer(&rules, ctx.member(), query.at, cart)?;
         Ok(Answer::CouponEligibility(answer))
     }
 }
 
 export_rule!(CouponEligibility);
+
+/// The brand's coupon templates, parsed and checked.
+fn load(ctx: &Context) -> Result<Rules, RuleError> {
+    ctx.config::<Config>()?.validate()
+}
 
 /// The answer for `member` with `cart` at `at`, under `rules`.
 pub fn answer(

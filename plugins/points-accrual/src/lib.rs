@@ -92,8 +92,13 @@ impl Rule for PointsAccrual {
         .reads(MemberField::Activity)
     }
 
+    /// Parses and checks the configuration once per deployment, not once per call.
+    fn init(ctx: &Context) -> Result<(), RuleError> {
+        ctx.prepared(Config::load).map(drop)
+    }
+
     fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
-        let config = Config::load(ctx)?;
+        let config = ctx.prepared(Config::load)?;
         let awards = awards_for(ctx, &config, event)?;
         let awards = if config.daily_cap > 0 && !awards.is_empty() {
             apply_daily_cap(config.daily_cap, ctx.member().today.points_earned, awards)

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rulebox_sdk::RuleError;
+use rulebox_sdk::{Context, RuleError};
 
 /// The brand's settings for this rule. Every key is optional; see the crate docs for the
 /// table of keys and defaults.
@@ -87,6 +87,13 @@ pub const MAX_STORES: u32 = 50;
 const MAX_OFFSET_MINUTES: i32 = 24 * 60;
 
 impl Config {
+    /// The rule's configuration, parsed and checked.
+    pub fn load(ctx: &Context) -> Result<Config, RuleError> {
+        let config: Config = ctx.config()?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks values that parse but make no sense, naming the key at fault.
     pub fn validate(&self) -> Result<(), RuleError> {
         let bad = |message: String| Err(RuleError::invalid_config(message));

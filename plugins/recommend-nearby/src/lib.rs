@@ -93,14 +93,18 @@ impl Rule for RecommendNearby {
         .reads(MemberField::Tags)
     }
 
+    /// Parses and checks the configuration once per deployment, not once per call.
+    fn init(ctx: &Context) -> Result<(), RuleError> {
+        ctx.prepared(Config::load).map(drop)
+    }
+
     fn on_query(ctx: &Context, query: &Query) -> Result<Answer, RuleError> {
         let QueryKind::Recommendation(place) = &query.kind else {
             return Err(RuleError::unsupported(
                 "recommend-nearby only answers recommendation queries",
             ));
         };
-        let config: Config = ctx.config()?;
-        config.validate()?;
+        let config = ctx.prepared(Config::load)?;
         check_location(place.location)?;
         let day_part = rulebox_sdk::time::day_part(query.at, config.utc_offset_minutes)?;
         let cap = config.item_cap(place.limit);

@@ -41,13 +41,14 @@ impl Rule for Template {
         .reads(MemberField::Attributes)
     }
 
+    /// Optional: parse and check the configuration once per deployment instead of once per
+    /// call. The handlers ask for the same `load` through `ctx.prepared`.
+    fn init(ctx: &Context) -> Result<(), RuleError> {
+        ctx.prepared(load).map(drop)
+    }
+
     fn on_event(ctx: &Context, _event: &Event) -> Result<Vec<Effect>, RuleError> {
-        let config: Config = ctx.config()?;
-        if config.visits_for_regular == 0 {
-            return Err(RuleError::invalid_config(
-                "visits_for_regular must be at least 1",
-            ));
-        }
+        let config = ctx.prepared(load)?;
         let visits = match ctx.member().attribute("check-ins") {
             Some(n) => n.parse::<u32>().map_err(|_| {
                 RuleError::invalid_input(format!("attribute check-ins is {n:?}, not a number"))
@@ -63,6 +64,17 @@ impl Rule for Template {
 }
 
 export_rule!(Template);
+
+/// The configuration, parsed and checked.
+fn load(ctx: &Context) -> Result<Config, RuleError> {
+    let config: Config = ctx.config()?;
+    if config.visits_for_regular == 0 {
+        return Err(RuleError::invalid_config(
+            "visits_for_regular must be at least 1",
+        ));
+    }
+    Ok(config)
+}
 
 #[cfg(test)]
 mod tests {

@@ -77,8 +77,13 @@ impl Rule for TierUpgrade {
         .reads(MemberField::Tags)
     }
 
+    /// Parses and checks the configuration once per deployment, not once per call.
+    fn init(ctx: &Context) -> Result<(), RuleError> {
+        ctx.prepared(load).map(drop)
+    }
+
     fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
-        let ladder = Ladder::new(ctx.config()?)?;
+        let ladder = ctx.prepared(load)?;
         let date = local_date(event.occurred_at, ladder.config().utc_offset_minutes)?;
         let member = ctx.member();
         match &event.kind {
@@ -99,6 +104,11 @@ impl Rule for TierUpgrade {
 }
 
 export_rule!(TierUpgrade);
+
+/// The brand's ladder, parsed and checked.
+fn load(ctx: &Context) -> Result<Ladder, RuleError> {
+    Ladder::new(ctx.config()?)
+}
 
 /// Sign-up: members off the ladder start on the entry tier; members on it get their tag.
 fn sign_up(ladder: &Ladder, member: &MemberView) -> Vec<Effect> {

@@ -1,18 +1,20 @@
 //! Experiment 1: one plugin call, per example rule, on the inputs of its fixture cases
 //! (`plugins/<rule>/fixtures/cases.json`): natively through the SDK's native path
 //! (`FakeHost::on_event` / `on_query`) and sandboxed with a fresh instance per call
-//! (`Sandbox::on_event` / `on_query` with the `CallEnv` that `rulebox test` builds). The
-//! production pipeline calls the sandbox exactly this way, so (b) is also (c). Then the same
-//! cases again with the configuration the demo brand deploys the rule with in place of each
-//! case's: a fresh instance parses and validates its configuration on every call, and a
-//! brand's is larger than a fixture's.
+//! (`Sandbox::on_event` / `on_query` with the `CallEnv` that `rulebox test` builds). Then the
+//! same cases again with the configuration the demo brand deploys the rule with in place of
+//! each case's, sandboxed both ways: a fresh instance of the plugin as built, which parses
+//! and checks its configuration in every call, and a fresh instance of the snapshot its
+//! `init` left for that configuration, which is how production calls it (c).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rulebox_host::convert;
 use rulebox_host::sandbox::bindings::{Event, MemberView, Query};
-use rulebox_host::sandbox::{CallEnv, CallReport, Limits, Plugin, Sandbox, SandboxConfig};
+use rulebox_host::sandbox::{
+    CallEnv, CallReport, InitOutcome, Limits, Plugin, Sandbox, SandboxConfig,
+};
 use rulebox_host::store::Catalog;
 use rulebox_sdk::Rule;
 use rulebox_sdk::testing::{FakeHost, Fixture, Input};
@@ -170,75 +172,98 @@ pub fn demo_config(rule: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 /// Measures `rule` on its fixture cases, each with its own configuration, or with `config`
-/// in place of every case's: the fixtures' configurations are small, while a brand's real
-/// one is parsed and validated on every call too.
+/// in place of every case's. Sandboxed, each call is a fresh instance of the plugin as
+/// built; with `config`, also of the snapshot its `init` left for that configuration (what
+/// production runs: one deployment, one configuration).
 fn measure<R: Rule>(
     sandbox: &Sandbox,
     rule: &str,
     config: Option<&serde_json::Value>,
     opts: Opts,
 ) -> anyhow::Result<Vec<Row>> {
-    let plugin = sandbox
-        .load(&crate::plugin_wasm(rule), Limits::default())
-        .map_err(|e| anyhow::anyhow!("{rule}: {e}"))?;
+    let wasm = crate::plugin_wasm(rule);
+    let refused = |e| anyhow::anyhow!("{rule}: {e}");
+    let mut variants = vec![(
+        "sandboxed fresh instance, no snapshot",
+        sandbox.load(&wasm, Limits::default()).map_err(refused)?,
+    )];
+    if let Some(config) = config {
+        let plugin = sandbox
+            .load_configured(&wasm, Limits::default(), &config.to_string())
+            .map_err(refused)?;
+        anyhow::ensure!(
+            plugin.init == InitOutcome::Snapshot,
+            "{rule}: no snapshot: {:?}",
+            plugin.init
+        );
+        variants.push((
+            "sandboxed fresh instance of init's snapshot = production",
+            plugin,
+        ));
+    }
     let mut cases = Vec::new();
     for mut case in fixtures(rule)? {
         if let Some(config) = config {
             case.config = config.clone();
         }
-        if let Some(p) = prepare(&plugin, &case)? {
+        if let Some(p) = prepare(&variants[0].1, &case)? {
             cases.push(p);
         }
     }
-    // Same output on both paths, or the comparison is void.
+    // Same output on every path, or the comparison is void.
     let mut mismatches = 0;
     for p in &cases {
-        let (_, wasm, _) = sandboxed(sandbox, &plugin, p);
-        if native::<R>(p) != wasm {
-            mismatches += 1;
+        let native = native::<R>(p);
+        for (_, plugin) in &variants {
+            if sandboxed(sandbox, plugin, p).1 != native {
+                mismatches += 1;
+            }
         }
     }
     let rounds = opts.pick(2000, 20);
-    let (mut nat, mut sbx, mut fuel) = (Vec::new(), Vec::new(), Vec::new());
-    // Warm-up, then both paths interleaved call by call, so both see the same machine.
-    for _ in 0..opts.pick(50, 2) {
+    let mut nat = Vec::new();
+    let mut sbx = vec![(Vec::new(), Vec::new()); variants.len()];
+    // Warm-up, then every path interleaved call by call, so all see the same machine.
+    for round in 0..opts.pick(50, 2) + rounds {
+        let warm_up = round < opts.pick(50, 2);
         for p in &cases {
-            elapsed(|| run_native::<R>(p));
-            sandboxed(sandbox, &plugin, p);
+            let d = elapsed(|| run_native::<R>(p));
+            if !warm_up {
+                nat.push(d);
+            }
+            for ((_, plugin), (times, fuel)) in variants.iter().zip(&mut sbx) {
+                let (d, _, f) = sandboxed(sandbox, plugin, p);
+                if !warm_up {
+                    times.push(d);
+                    fuel.push(f);
+                }
+            }
         }
     }
-    for _ in 0..rounds {
-        for p in &cases {
-            nat.push(elapsed(|| run_native::<R>(p)));
-            let (d, _, f) = sandboxed(sandbox, &plugin, p);
-            sbx.push(d);
-            fuel.push(f);
-        }
-    }
-    fuel.sort_unstable();
     let (n50, n99) = percentiles(&mut nat);
-    let (s50, s99) = percentiles(&mut sbx);
     let case = match config {
         None => format!("{rule} ({} cases)", cases.len()),
         Some(_) => format!("{rule} ({} cases, demo brand's configuration)", cases.len()),
     };
-    Ok(vec![
-        Row {
+    let mut rows = vec![Row {
+        experiment: "call",
+        case: case.clone(),
+        variant: "native (FakeHost)".into(),
+        samples: nat.len(),
+        median_us: Some(n50),
+        p99_us: Some(n99),
+        per_s: Some(1e6 / n50),
+        ratio: Some(1.0),
+        note: format!("outputs differing from a sandboxed path: {mismatches}"),
+    }];
+    for ((variant, _), (mut times, mut fuel)) in variants.into_iter().zip(sbx) {
+        fuel.sort_unstable();
+        let (s50, s99) = percentiles(&mut times);
+        rows.push(Row {
             experiment: "call",
             case: case.clone(),
-            variant: "native (FakeHost)".into(),
-            samples: nat.len(),
-            median_us: Some(n50),
-            p99_us: Some(n99),
-            per_s: Some(1e6 / n50),
-            ratio: Some(1.0),
-            note: format!("outputs differing from sandbox: {mismatches}"),
-        },
-        Row {
-            experiment: "call",
-            case,
-            variant: "sandboxed fresh instance = production".into(),
-            samples: sbx.len(),
+            variant: variant.into(),
+            samples: times.len(),
             median_us: Some(s50),
             p99_us: Some(s99),
             per_s: Some(1e6 / s50),
@@ -247,42 +272,34 @@ fn measure<R: Rule>(
                 "ratio = median / native median; fuel median {}",
                 fuel.get(fuel.len() / 2).copied().unwrap_or(0)
             ),
-        },
-    ])
+        });
+    }
+    Ok(rows)
 }
+
+/// How one example rule is measured: its crate name and [`measure`] for its `Rule` type.
+type Measure = (
+    &'static str,
+    fn(&Sandbox, &str, Option<&serde_json::Value>, Opts) -> anyhow::Result<Vec<Row>>,
+);
 
 /// Runs experiment 1 for the four example rules: on their fixtures, then with the demo
 /// brand's configuration.
 pub fn run(opts: Opts) -> anyhow::Result<Vec<Row>> {
     let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let [points, tiers, coupons, nearby] = RULES;
+    let rules: [Measure; 4] = [
+        (points, measure::<points_accrual::PointsAccrual>),
+        (tiers, measure::<tier_upgrade::TierUpgrade>),
+        (coupons, measure::<coupon_eligibility::CouponEligibility>),
+        (nearby, measure::<recommend_nearby::RecommendNearby>),
+    ];
     let mut rows = Vec::new();
     for demo in [false, true] {
-        let config = |rule: &str| demo.then(|| demo_config(rule)).transpose();
-        let [points, tiers, coupons, nearby] = RULES;
-        rows.extend(measure::<points_accrual::PointsAccrual>(
-            &sandbox,
-            points,
-            config(points)?.as_ref(),
-            opts,
-        )?);
-        rows.extend(measure::<tier_upgrade::TierUpgrade>(
-            &sandbox,
-            tiers,
-            config(tiers)?.as_ref(),
-            opts,
-        )?);
-        rows.extend(measure::<coupon_eligibility::CouponEligibility>(
-            &sandbox,
-            coupons,
-            config(coupons)?.as_ref(),
-            opts,
-        )?);
-        rows.extend(measure::<recommend_nearby::RecommendNearby>(
-            &sandbox,
-            nearby,
-            config(nearby)?.as_ref(),
-            opts,
-        )?);
+        for (rule, measure) in rules {
+            let config = demo.then(|| demo_config(rule)).transpose()?;
+            rows.extend(measure(&sandbox, rule, config.as_ref(), opts)?);
+        }
     }
     Ok(rows)
 }

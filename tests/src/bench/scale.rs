@@ -12,7 +12,7 @@ use rulebox_host::registry::Manifest;
 use rulebox_host::sandbox::bindings::{Event, EventKind, Visit};
 
 use super::pipeline::{Load, Storage, install, measure, measure_on, open_demo, row};
-use super::{Opts, Row, percentiles, rss_bytes};
+use super::{Opts, Row, percentiles, rss_bytes, rss_file_bytes};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -168,10 +168,12 @@ pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
                 variant: "resident memory".into(),
                 samples: target * 4,
                 note: format!(
-                    "VmRSS {:.0} MiB ({:.0} MiB above the empty host; {:.2} MiB per brand)",
+                    "VmRSS {:.0} MiB ({:.0} MiB above the empty host; {:.2} MiB per brand), \
+                     of which mapped files {:.0} MiB",
                     rss as f64 / MIB,
                     (rss.saturating_sub(before)) as f64 / MIB,
-                    rss.saturating_sub(before) as f64 / MIB / target as f64
+                    rss.saturating_sub(before) as f64 / MIB / target as f64,
+                    rss_file_bytes().unwrap_or(0) as f64 / MIB
                 ),
                 ..Row::default()
             });

@@ -1,13 +1,14 @@
 //! Commands that work on local files: a plugin, fixtures, or a data directory (with the
 //! server stopped: the database is locked while `rulebox serve` runs).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use rulebox_host::api::config::ServeConfig;
 use rulebox_host::fixtures::run_case;
-use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
+use rulebox_host::sandbox::{InitOutcome, Limits, Plugin, Sandbox, SandboxConfig};
 use rulebox_sdk::testing::Fixture;
 
 /// `rulebox brand create`.
@@ -168,9 +169,14 @@ pub fn test(
         None => Limits::default(),
     };
     let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let wasm = read_plugin(&plugin)?;
     let loaded = sandbox
-        .load(&read_plugin(&plugin)?, limits)
+        .load(&wasm, limits)
         .with_context(|| format!("cannot load {}", plugin.display()))?;
+    // Each case runs as the platform would run it: from the snapshot the plugin's init
+    // leaves for the case's configuration, one per distinct configuration.
+    let mut configured: HashMap<String, Plugin> = HashMap::new();
+    let mut declined = Vec::new();
     println!(
         "{} {} — {}",
         loaded.description.name, loaded.description.version, loaded.description.summary
@@ -183,7 +189,15 @@ pub fn test(
     for file in &fixtures {
         let cases = Fixture::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
         for case in &cases {
-            let result = run_case(&sandbox, &loaded, case)?;
+            let config = case.config.to_string();
+            if !configured.contains_key(&config) {
+                let plugin = sandbox.load_configured(&wasm, limits, &config)?;
+                if let InitOutcome::Declined(reason) = &plugin.init {
+                    declined.push((case.name.clone(), reason.clone()));
+                }
+                configured.insert(config.clone(), plugin);
+            }
+            let result = run_case(&sandbox, &configured[&config], case)?;
             println!(
                 "{:<6} {:>12} {:>9}K {:>7}µs  {}",
                 if result.passed { "pass" } else { "FAIL" },
@@ -204,6 +218,12 @@ pub fn test(
             "\n--- {} ---\n{}",
             result.name,
             result.diff.as_deref().unwrap_or_default()
+        );
+    }
+    for (case, reason) in &declined {
+        println!(
+            "\nnote: init was declined for the configuration of case '{case}', whose calls \
+             therefore ran without a snapshot: {reason}"
         );
     }
     println!("\n{passed} passed, {} failed", failed.len());

@@ -2,6 +2,7 @@
 //! prove the host contains it. Mode `"ok"` behaves: it awards one point.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rulebox_sdk::GeoPoint;
 use rulebox_sdk::prelude::*;
@@ -22,7 +23,15 @@ pub struct Config {
     /// `spy`: which products to read.
     #[serde(default)]
     pub products: Vec<String>,
+    /// What `init` does: nothing when unset; `count-from` (set the counter that mode
+    /// `count` reads to 41), `member`, `print`, `loop` or `fail`.
+    #[serde(default)]
+    pub init: Option<String>,
 }
+
+/// Set by `init` (mode `count-from`), raised by every `count` call: a snapshot taken after
+/// `init` makes every call see 41, never what an earlier call left.
+static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The rule.
 pub struct Hostile;
@@ -96,6 +105,22 @@ impl Rule for Hostile {
             .reads(MemberField::Attributes)
     }
 
+    fn init(ctx: &Context) -> Result<(), RuleError> {
+        let config: Config = ctx.config()?;
+        match config.init.as_deref() {
+            None => {}
+            Some("count-from") => COUNTER.store(41, Ordering::Relaxed),
+            Some("member") => drop(black_box(ctx.member().points)),
+            Some("print") => println!("hostile init prints"),
+            Some("loop") => loop {
+                black_box(0);
+            },
+            Some("fail") => return Err(RuleError::invalid_config("hostile init refuses")),
+            Some(other) => return Err(RuleError::invalid_config(format!("unknown init {other}"))),
+        }
+        Ok(())
+    }
+
     fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
         let config: Config = ctx.config()?;
         // "from-event": the purchase's order id names the mode, so one installed version
@@ -108,6 +133,10 @@ impl Rule for Hostile {
         };
         match mode.as_str() {
             "ok" => Ok(vec![Effect::award(1, "well-behaved")]),
+            "count" => {
+                let seen = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+                Ok(vec![Effect::award(i64::from(seen), "count")])
+            }
             "loop" => {
                 let mut n = 0u64;
                 loop {
