@@ -547,10 +547,15 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
         store.set_hostcall_fuel(usize::try_from(transfer_limit(&limits)).unwrap_or(usize::MAX));
-        let tick_ms = self.config.epoch_tick.as_millis().max(1) as u64;
-        store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms) + 1);
+        self.arm_deadline(&mut store, &limits);
         store.epoch_deadline_trap();
         store
+    }
+
+    /// Sets the store's deadline to the plugin's, from now.
+    fn arm_deadline(&self, store: &mut Store<CallState>, limits: &Limits) {
+        let tick_ms = self.config.epoch_tick.as_millis().max(1) as u64;
+        store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms) + 1);
     }
 }
 

@@ -115,10 +115,12 @@ fn initialise(
         ));
     }
 
-    // Reading the state back is the host's work, not the plugin's: lift the call's limits.
-    store.set_fuel(u64::MAX).expect("fuel is enabled");
+    // Reading the state back runs wizer's accessors, not the plugin's code, but within a
+    // call's bounds all the same: fresh fuel and deadline, and no transfer limit (each
+    // accessor hands over one memory, which the memory limit already bounds).
+    store.set_fuel(limits.fuel).expect("fuel is enabled");
     store.set_hostcall_fuel(usize::MAX);
-    store.set_epoch_deadline(u64::MAX / 4);
+    sandbox.arm_deadline(&mut store, &limits);
     let mut access = Access {
         store: &mut store,
         instance,
