@@ -177,3 +177,31 @@ fn snapshots_are_kept_in_the_compiled_plugin_cache_per_configuration() {
     assert_eq!(load(&open(), &b), 1);
     assert_eq!(artefacts(), 2);
 }
+
+#[test]
+fn plugins_loaded_from_the_same_artefact_share_one_compiled_copy() {
+    let sandbox = sandbox();
+    let counted = json!({ "mode": "count", "init": "count-from" });
+    let uncounted = json!({ "mode": "count" });
+
+    // Two brands deploying the same plugin with the same configuration.
+    let first = hostile(&sandbox, &counted);
+    let second = hostile(&sandbox, &counted);
+    assert_eq!(sandbox.resident_components(), 1);
+    // Another configuration is another snapshot, with its own compiled copy.
+    let other = hostile(&sandbox, &uncounted);
+    assert_eq!(sandbox.resident_components(), 2);
+
+    // Each answers from its own snapshot.
+    assert_eq!(awarded(&sandbox, &first, &counted), 42);
+    assert_eq!(awarded(&sandbox, &second, &counted), 42);
+    assert_eq!(awarded(&sandbox, &other, &uncounted), 1);
+
+    // A copy is released with the last plugin using it.
+    drop(first);
+    assert_eq!(sandbox.resident_components(), 2);
+    drop(second);
+    assert_eq!(sandbox.resident_components(), 1);
+    drop(other);
+    assert_eq!(sandbox.resident_components(), 0);
+}

@@ -1,4 +1,5 @@
-//! Durability, the compile cache, and storage faults.
+//! Durability, what the host keeps in memory of stored data, the compile cache, and storage
+//! faults.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -67,6 +68,67 @@ fn acknowledged_events_and_plugins_survive_a_restart() {
 }
 
 #[test]
+fn a_dead_letter_found_at_a_restart_is_cleared_when_its_event_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let rb = Rulebox::open(dir.path()).unwrap();
+        setup(&rb);
+        let failing: Manifest = serde_json::from_value(serde_json::json!({
+            "brand": "tea", "name": "hostile", "version": "0.1.0", "order": 1,
+            "events": ["Purchase", "SignUp", "CheckIn"], "on_failure": "abort",
+            "config": { "mode": "rule-error" }
+        }))
+        .unwrap();
+        rb.registry()
+            .install(failing, &plugin_wasm("hostile"))
+            .unwrap();
+        rb.registry().activate("tea", "hostile", "0.1.0").unwrap();
+        let aborted = rb.ingest(signup("e-1", "m-1"));
+        assert!(
+            matches!(aborted, Err(PipelineError::Aborted { .. })),
+            "{aborted:?}"
+        );
+        assert_eq!(rb.dead_letters("tea").unwrap().len(), 1);
+    }
+    let rb = Rulebox::open(dir.path()).unwrap();
+    rb.registry().disable("tea", "hostile").unwrap();
+    // Sent again rather than replayed from the list: applied, and its letter goes with it.
+    let outcome = rb.ingest(signup("e-1", "m-1")).unwrap();
+    assert!(!outcome.duplicate);
+    assert_eq!(rb.member("tea", "m-1").unwrap().points, 100);
+    assert!(
+        rb.dead_letters("tea").unwrap().is_empty(),
+        "the applied event is still listed as a dead letter"
+    );
+}
+
+#[test]
+fn a_changed_brand_applies_from_the_next_event() {
+    let rb = Rulebox::in_memory().unwrap();
+    setup(&rb);
+    let east = rb.ingest(signup("e-1", "m-1")).unwrap();
+    rb.put_brand(&Brand {
+        id: "tea".into(),
+        utc_offset_minutes: -480,
+        ..Brand::default()
+    })
+    .unwrap();
+    let west = rb.ingest(signup("e-2", "m-2")).unwrap();
+    assert!(!east.duplicate && !west.duplicate);
+
+    // The same instant falls on different local days in the two time zones.
+    let at = signup("e-0", "m-0").occurred_at;
+    let day = |member: &str| {
+        let days = rb.member("tea", member).unwrap().days;
+        assert_eq!(days.len(), 1, "{days:?}");
+        *days.keys().next().unwrap()
+    };
+    assert_eq!(day("m-1"), rulebox_sdk::time::local_day_number(at, 480));
+    assert_eq!(day("m-2"), rulebox_sdk::time::local_day_number(at, -480));
+    assert_ne!(day("m-1"), day("m-2"));
+}
+
+#[test]
 fn compiled_plugins_are_reused_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let config = SandboxConfig {
@@ -105,6 +167,8 @@ fn compiled_plugins_are_reused_from_the_cache() {
     let restarted = Sandbox::new(config).unwrap();
     let loaded = restarted.load(&welcome, Limits::default()).unwrap();
     assert_eq!(loaded.description.name, "template");
+    // (While a plugin loaded from it lives, its artefact is shared from memory.)
+    drop(loaded);
 
     // A damaged artefact is discarded and rebuilt.
     replace(&welcome_artefact, b"not a compiled component");

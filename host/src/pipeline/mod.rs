@@ -23,6 +23,7 @@ mod apply;
 mod apply_props;
 mod group;
 mod locks;
+mod memo;
 mod outcome;
 mod replay;
 mod stats;
@@ -68,6 +69,10 @@ pub struct Rulebox {
     stats: PluginStats,
     /// Brands' stores, stock and catalog as plugins read them, held in memory.
     catalogs: Catalogs,
+    /// Brand records, held in memory.
+    brands: memo::Brands,
+    /// Which events may have a dead letter to delete when they are applied.
+    dead_letters: memo::DeadLetters,
     /// Runs chain members in place of the sandbox when set (benchmarks only).
     runner: Option<Arc<dyn EventRunner>>,
 }
@@ -138,6 +143,7 @@ impl Rulebox {
         let db = Db::new(kv);
         let sandbox = Arc::new(Sandbox::new(sandbox)?);
         let registry = Registry::open(db.clone(), sandbox.clone())?;
+        let dead_letters = memo::DeadLetters::load(&db, &db.brands()?)?;
         Ok(Rulebox {
             db,
             sandbox,
@@ -145,6 +151,8 @@ impl Rulebox {
             locks: MemberLocks::new(),
             stats: PluginStats::default(),
             catalogs: Catalogs::default(),
+            brands: memo::Brands::default(),
+            dead_letters,
             runner: None,
         })
     }
@@ -172,15 +180,18 @@ impl Rulebox {
         check_id("brand", &brand.id).map_err(PipelineError::InvalidEvent)?;
         let mut batch = Batch::default();
         batch.put(Db::brand_key(&brand.id), brand);
-        self.write(&batch)?;
+        self.brands.put(brand, || {
+            self.db.commit(&batch)?;
+            self.db.flush()
+        })?;
         // The time zone decides which stores are open now.
         self.catalogs.invalidate(&brand.id);
         Ok(())
     }
 
-    fn brand(&self, id: &str) -> Result<Brand, PipelineError> {
-        self.db
-            .brand(id)?
+    fn brand(&self, id: &str) -> Result<Arc<Brand>, PipelineError> {
+        self.brands
+            .get(&self.db, id)?
             .ok_or_else(|| PipelineError::UnknownBrand(id.to_owned()))
     }
 
@@ -572,9 +583,8 @@ impl Rulebox {
             return Ok(outcome);
         }
         batch.put(event_key, &outcome);
-        batch
-            .deletes
-            .push(Db::dead_letter_key(&brand.id, &event.id));
+        self.dead_letters
+            .clear(&mut batch, Db::dead_letter_key(&brand.id, &event.id));
         if let Some(group) = group {
             group.stage(batch);
             return Ok(outcome);
@@ -613,6 +623,7 @@ impl Rulebox {
         if !dry_run {
             let key = Db::dead_letter_key(&event.brand, &event.id);
             let attempts = self.db.get::<DeadLetter>(&key)?.map_or(0, |d| d.attempts) + 1;
+            self.dead_letters.add(&key);
             let mut batch = Batch::default();
             batch.put(
                 key,

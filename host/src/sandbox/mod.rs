@@ -129,6 +129,10 @@ pub struct Plugin {
     pub init: InitOutcome,
     /// Of the plugin as built, or of its snapshot.
     pre: InstancePre<CallState>,
+    /// The compiled component `pre` instantiates, shared with every plugin loaded from the
+    /// same artefact (see `cache::Resident`); held so the sharing lasts while this plugin
+    /// does.
+    _compiled: Arc<Component>,
     exports: Exports,
     /// The configuration of the snapshot in `pre`: the only one the plugin may be called
     /// with. (The plugin as built is dropped once it has a snapshot: keeping both would
@@ -172,6 +176,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<CallState>,
     config: SandboxConfig,
+    resident: cache::Resident,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -232,6 +237,7 @@ impl Sandbox {
             engine,
             linker,
             config,
+            resident: cache::Resident::default(),
             ticker_stop,
         })
     }
@@ -248,7 +254,7 @@ impl Sandbox {
     pub fn load(&self, wasm: &[u8], limits: Limits) -> Result<Plugin, LoadError> {
         limits.validate().map_err(LoadError::Limits)?;
         let (component, digest) = self.compile(wasm)?;
-        self.load_component(&component, digest, limits)
+        self.load_component(component, digest, limits)
     }
 
     /// Loads a plugin as [`Sandbox::load`] does, but from the snapshot its `init` leaves
@@ -270,7 +276,7 @@ impl Sandbox {
         let digest = check_bytes(wasm)?;
         let reason = match snapshot::prepare(self, wasm, &digest, limits, config) {
             Ok(Some(component)) => {
-                let mut plugin = self.load_component(&component, digest, limits)?;
+                let mut plugin = self.load_component(component, digest, limits)?;
                 plugin.configured = Some(Arc::from(config));
                 plugin.init = InitOutcome::Snapshot;
                 return Ok(plugin);
@@ -295,18 +301,18 @@ impl Sandbox {
     /// Validates, pre-instantiates and describes a compiled plugin.
     fn load_component(
         &self,
-        component: &Component,
+        component: Arc<Component>,
         digest: String,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
-        if let Some(name) = imports(&self.engine, component)
+        if let Some(name) = imports(&self.engine, &component)
             .into_iter()
             .find(|name| !import_allowed(name))
         {
             return Err(LoadError::ForbiddenImport(name));
         }
-        let pre = self.instantiate_pre(component)?;
-        let exports = Exports::find(component)?;
+        let pre = self.instantiate_pre(&component)?;
+        let exports = Exports::find(&component)?;
 
         let mut plugin = Plugin {
             description: Description {
@@ -321,6 +327,7 @@ impl Sandbox {
             limits,
             init: InitOutcome::NotRun,
             pre,
+            _compiled: component,
             exports,
             configured: None,
         };
@@ -362,19 +369,32 @@ impl Sandbox {
         Ok(imports(&self.engine, &component))
     }
 
-    /// Checks the bytes are a component and compiles them (through the cache).
-    fn compile(&self, wasm: &[u8]) -> Result<(Component, String), LoadError> {
+    /// Checks the bytes are a component and compiles them (through the caches).
+    fn compile(&self, wasm: &[u8]) -> Result<(Arc<Component>, String), LoadError> {
         let digest = check_bytes(wasm)?;
-        let component = cache::compile(
-            &self.engine,
-            self.config.cache_dir.as_deref(),
-            &digest,
-            || {
-                Component::new(&self.engine, wasm)
-                    .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))
-            },
-        )?;
+        let component = self.get_or_compile(&digest, || {
+            Component::new(&self.engine, wasm)
+                .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))
+        })?;
         Ok((component, digest))
+    }
+
+    /// The compiled component under the artefact `key`: the copy already in use, else from
+    /// the disk cache, else built with `build` (see `cache::Resident`).
+    fn get_or_compile(
+        &self,
+        key: &str,
+        build: impl FnOnce() -> Result<Component, LoadError>,
+    ) -> Result<Arc<Component>, LoadError> {
+        self.resident
+            .get_or_compile(&self.engine, self.config.cache_dir.as_deref(), key, build)
+    }
+
+    /// How many compiled components this host holds: plugins loaded from the same
+    /// artefact (the same bytes, and for a snapshot the same configuration and limits)
+    /// share one.
+    pub fn resident_components(&self) -> usize {
+        self.resident.count()
     }
 
     /// Runs the plugin's `on-event` for `event`.

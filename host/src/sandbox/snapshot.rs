@@ -23,7 +23,7 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use super::bindings::MemberView;
 use super::state::CallState;
-use super::{CallEnv, Limits, LoadError, NoData, Sandbox, cache};
+use super::{CallEnv, Limits, LoadError, NoData, Sandbox};
 
 /// The world's export that prepares a plugin for its configuration.
 pub(crate) const INIT: &str = "init";
@@ -33,14 +33,20 @@ const FORMAT: &str = "rulebox-snapshot-1";
 
 /// The component `wasm` (digest `digest`) as its `init` leaves it for `config` within
 /// `limits`, compiled, from the compiled-plugin cache when it was built before; `None` when
-/// the component exports no `init`.
+/// the component exports no `init`. An `init` that refuses a deployment is not run again
+/// for it while this host runs.
 pub(crate) fn prepare(
     sandbox: &Sandbox,
     wasm: &[u8],
     digest: &str,
     limits: Limits,
     config: &str,
-) -> Result<Option<Component>, LoadError> {
+) -> Result<Option<Arc<Component>>, LoadError> {
+    // Read off the bytes: finding out by instrumenting and compiling would cost a plugin
+    // built without `init` (in another language, say) a compile at every load.
+    if !exports_init(wasm) {
+        return Ok(None);
+    }
     // The limits too: `init` runs within them, and the snapshot's memory must fit them.
     let limits_text = serde_json::to_string(&limits).unwrap_or_default();
     let key = {
@@ -51,35 +57,54 @@ pub(crate) fn prepare(
         }
         hasher.finalize().to_hex().to_string()
     };
-    let mut exported = true;
-    let component = cache::compile(
-        &sandbox.engine,
-        sandbox.config.cache_dir.as_deref(),
-        &key,
-        || match initialise(sandbox, wasm, limits, config)? {
-            Some(initialised) => Component::new(&sandbox.engine, &initialised)
-                .map_err(|e| LoadError::Init(format!("the snapshot does not compile: {e:#}"))),
-            None => {
-                exported = false;
-                // Nothing is cached under `key` for an error.
-                Err(LoadError::Init(String::new()))
-            }
-        },
-    );
-    match component {
-        Err(LoadError::Init(_)) if !exported => Ok(None),
-        other => other.map(Some),
+    if let Some(reason) = sandbox.resident.declined(&key) {
+        return Err(LoadError::Init(reason));
     }
+    sandbox
+        .get_or_compile(&key, || {
+            let initialised = initialise(sandbox, wasm, limits, config, &key)?;
+            Component::new(&sandbox.engine, &initialised)
+                .map_err(|e| LoadError::Init(format!("the snapshot does not compile: {e:#}")))
+        })
+        .map(Some)
 }
 
-/// The component `wasm` with the state its `init` leaves for `config`; `None` when it
-/// exports no `init`.
+/// Whether the component `wasm` exports `init`, read from its export section. Bytes that do
+/// not parse say yes, so that instrumenting them reports what is wrong.
+fn exports_init(wasm: &[u8]) -> bool {
+    use wasmparser::Payload;
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::ModuleSection { .. } | Payload::ComponentSection { .. }) => depth += 1,
+            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Payload::ComponentExportSection(exports)) if depth == 0 => {
+                for export in exports {
+                    match export {
+                        Ok(export) if export.name.name == INIT => return true,
+                        Ok(_) => {}
+                        Err(_) => return true,
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// The component `wasm` with the state its `init` leaves for `config`. An `init` that
+/// answers an error or uses WASI would do so again: that refusal is remembered under `key`
+/// (in memory only, so a restart tries once more); other failures (a trap, a deadline
+/// missed under load, no instance to spare) are not.
 fn initialise(
     sandbox: &Sandbox,
     wasm: &[u8],
     limits: Limits,
     config: &str,
-) -> Result<Option<Vec<u8>>, LoadError> {
+    key: &str,
+) -> Result<Vec<u8>, LoadError> {
     let fail = |what: &str, e: wasmtime::Error| LoadError::Init(format!("{what}: {e:#}"));
     let mut wizer = Wizer::new();
     // Kept so the snapshot still implements the world (the host never calls it again).
@@ -89,9 +114,6 @@ fn initialise(
         .map_err(|e| fail("cannot instrument the component", e))?;
     let component = Component::new(&sandbox.engine, &instrumented)
         .map_err(|e| fail("the instrumented component does not compile", e))?;
-    if component.get_export_index(None, INIT).is_none() {
-        return Ok(None);
-    }
     // The linker admits only the world's imports: anything else fails here, before any of
     // the plugin's code runs.
     let pre = sandbox.instantiate_pre(&component)?;
@@ -106,13 +128,18 @@ fn initialise(
     let (outcome,) = init
         .call(&mut store, ())
         .map_err(|e| fail("init stopped", e))?;
-    outcome.map_err(|reason| LoadError::Init(format!("init failed: {reason}")))?;
-    if store.data().wasi.used() {
-        return Err(LoadError::Init(
+    let refusal = match outcome {
+        Err(reason) => Some(format!("init failed: {reason}")),
+        Ok(()) if store.data().wasi.used() => Some(
             "init used WASI (printing, clocks or random numbers), whose state cannot be \
              carried into a snapshot; read only the configuration in init"
-                .into(),
-        ));
+                .to_owned(),
+        ),
+        Ok(()) => None,
+    };
+    if let Some(reason) = refusal {
+        sandbox.resident.decline(key, &reason);
+        return Err(LoadError::Init(reason));
     }
 
     // Reading the state back runs wizer's accessors, not the plugin's code, but within a
@@ -131,9 +158,7 @@ fn initialise(
     if let Some(e) = access.failed {
         return Err(fail("cannot read the initialised state", e));
     }
-    snapshot
-        .map(Some)
-        .map_err(|e| fail("cannot write the snapshot", e))
+    snapshot.map_err(|e| fail("cannot write the snapshot", e))
 }
 
 /// What the plugin sees during `init`: its configuration, and no member, catalog or time.

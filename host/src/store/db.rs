@@ -168,6 +168,20 @@ impl Db {
     pub fn dead_letters(&self, brand: &str) -> Result<Vec<DeadLetter>, StorageError> {
         self.scan(&prefix(brand, "dead", &[]), None, SCAN_CAP)
     }
+    /// The keys of every dead letter of a brand, however many.
+    pub fn dead_letter_keys(&self, brand: &str) -> Result<Vec<Vec<u8>>, StorageError> {
+        let prefix = prefix(brand, "dead", &[]);
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let page = self
+                .kv
+                .scan(&prefix, keys.last().map(Vec::as_slice), 1000)?;
+            if page.is_empty() {
+                return Ok(keys);
+            }
+            keys.extend(page.into_iter().map(|(key, _)| key));
+        }
+    }
     pub fn stores(&self, brand: &str) -> Result<Vec<Store>, StorageError> {
         self.scan(&prefix(brand, "store", &[]), None, SCAN_CAP)
     }

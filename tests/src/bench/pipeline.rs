@@ -75,12 +75,24 @@ pub fn open_demo(
 
 /// Installs and activates the demo manifests (those named in `only`) for `brand`.
 pub fn install(rb: &Rulebox, brand: &str, only: Option<&[&str]>) -> anyhow::Result<()> {
+    install_adjusted(rb, brand, only, |_| {})
+}
+
+/// Installs and activates the demo manifests as [`install`] does, each changed by `adjust`
+/// first.
+pub fn install_adjusted(
+    rb: &Rulebox,
+    brand: &str,
+    only: Option<&[&str]>,
+    adjust: impl Fn(&mut Manifest),
+) -> anyhow::Result<()> {
     let manifests: Vec<Manifest> = serde_json::from_str(rulebox_host::demo::MANIFESTS)?;
     for mut manifest in manifests {
         if only.is_some_and(|only| !only.contains(&manifest.name.as_str())) {
             continue;
         }
         manifest.brand = brand.to_owned();
+        adjust(&mut manifest);
         let wasm = rulebox_host::examples::example(&manifest.name)
             .ok_or_else(|| anyhow::anyhow!("{} is not built in", manifest.name))?;
         let (name, version) = (manifest.name.clone(), manifest.version.clone());

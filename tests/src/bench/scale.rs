@@ -11,7 +11,7 @@ use rulebox_host::demo::data::{self, BRAND};
 use rulebox_host::registry::Manifest;
 use rulebox_host::sandbox::bindings::{Event, EventKind, Visit};
 
-use super::pipeline::{Load, Storage, install, measure, measure_on, open_demo, row};
+use super::pipeline::{Load, Storage, install_adjusted, measure, measure_on, open_demo, row};
 use super::{Opts, Row, percentiles, rss_bytes, rss_file_bytes};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -129,12 +129,37 @@ fn check_in(brand: &str, member: &str, id: &str) -> Event {
     }
 }
 
+/// How the brands of [`brands`] configure the demo plugins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Configs {
+    /// All with the demo brand's configurations: plugins loaded from the same artefacts,
+    /// which share their compiled code (a platform's stock rules).
+    Same,
+    /// Each brand with configurations of its own (its time zone in every plugin): a
+    /// snapshot, and so a compiled artefact, per brand and plugin.
+    OwnPerBrand,
+}
+
+impl Configs {
+    fn label(self) -> &'static str {
+        match self {
+            Configs::Same => "same configurations",
+            Configs::OwnPerBrand => "configurations of their own",
+        }
+    }
+}
+
 /// Brands × 4 plugins: resident memory, upload to first evaluation, restart.
-pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
+pub fn brands(opts: Opts, configs: Configs) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
-    // 250 brands × 4 = 1,000 plugins for the restart figure.
-    let steps = opts.pick(vec![1, 10, 50, 200, 250], vec![1, 3]);
+    // A configuration per brand costs two compiles per plugin and brand (minutes): up to
+    // 50 brands, whose cost per brand carries over (docs/benchmarks.md).
+    let steps = match configs {
+        // 250 brands × 4 = 1,000 plugins for the restart figure.
+        Configs::Same => opts.pick(vec![1, 10, 50, 200, 250], vec![1, 3]),
+        Configs::OwnPerBrand => opts.pick(vec![1, 10, 50], vec![1, 3]),
+    };
     let total = *steps.last().expect("steps");
     let (mut first_eval, mut installs) = (Vec::new(), 0);
     {
@@ -155,7 +180,13 @@ pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
                     },
                 )?;
                 let started = Instant::now();
-                install(&rb, &brand, None)?;
+                // Time zones 480 minutes east and less: one per brand, all valid.
+                let offset = 480 - done as i64;
+                install_adjusted(&rb, &brand, None, |manifest| {
+                    if configs == Configs::OwnPerBrand {
+                        manifest.config["utc_offset_minutes"] = offset.into();
+                    }
+                })?;
                 rb.ingest(check_in(&brand, "m-1", "first"))?;
                 first_eval.push(started.elapsed());
                 installs += 4;
@@ -164,16 +195,18 @@ pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
             let rss = rss_bytes().unwrap_or(0);
             rows.push(Row {
                 experiment: "scale",
-                case: format!("{target} brands × 4 plugins"),
+                case: format!("{target} brands × 4 plugins, {}", configs.label()),
                 variant: "resident memory".into(),
                 samples: target * 4,
                 note: format!(
-                    "VmRSS {:.0} MiB ({:.0} MiB above the empty host; {:.2} MiB per brand), \
-                     of which mapped files {:.0} MiB",
+                    "VmRSS {:.0} MiB ({:.0} MiB above the host at the experiment's start; \
+                     {:.2} MiB per brand), of which mapped files {:.0} MiB; {} compiled \
+                     components resident",
                     rss as f64 / MIB,
                     (rss.saturating_sub(before)) as f64 / MIB,
                     rss.saturating_sub(before) as f64 / MIB / target as f64,
-                    rss_file_bytes().unwrap_or(0) as f64 / MIB
+                    rss_file_bytes().unwrap_or(0) as f64 / MIB,
+                    rb.sandbox().resident_components()
                 ),
                 ..Row::default()
             });
@@ -184,7 +217,10 @@ pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
     let (l50, l99) = percentiles(&mut later);
     rows.push(Row {
         experiment: "scale",
-        case: "install 4 plugins + activate + first event".into(),
+        case: format!(
+            "install 4 plugins + activate + first event, {}",
+            configs.label()
+        ),
         variant: "first brand (compiles)".into(),
         samples: 1,
         median_us: Some(first.as_secs_f64() * 1e6),
@@ -194,8 +230,17 @@ pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
     if !later.is_empty() {
         rows.push(Row {
             experiment: "scale",
-            case: "install 4 plugins + activate + first event".into(),
-            variant: "later brands (same bytes: compile cache hit)".into(),
+            case: format!(
+                "install 4 plugins + activate + first event, {}",
+                configs.label()
+            ),
+            variant: match configs {
+                Configs::Same => "later brands (same artefacts: already in memory)",
+                Configs::OwnPerBrand => {
+                    "later brands (same bytes, new configuration: init + compile)"
+                }
+            }
+            .into(),
             samples: later.len(),
             median_us: Some(l50),
             p99_us: Some(l99),
@@ -214,7 +259,10 @@ pub fn brands(opts: Opts) -> anyhow::Result<Vec<Row>> {
     let first_event = started.elapsed();
     rows.push(Row {
         experiment: "scale",
-        case: format!("restart with {installs} cached plugins ({total} brands)"),
+        case: format!(
+            "restart with {installs} cached plugins ({total} brands, {})",
+            configs.label()
+        ),
         variant: "Rulebox::open".into(),
         samples: 1,
         median_us: Some(opened.as_secs_f64() * 1e6),

@@ -6,11 +6,13 @@
 //! cargo run -p rulebox-tests --bin rulebox-bench -- --quick     # smoke run, a few seconds
 //! ```
 //!
-//! `--only call,pipeline,http,scale,work` runs a subset. Built with `--features peers`, the
+//! `--only call,pipeline,http,scale,brands-own,work` runs a subset (`brands-own`, minutes
+//! long, runs only when named). Built with `--features peers`, the
 //! suite also runs `peers` (zen-engine and Extism on the points-accrual rule).
 
 use std::time::Instant;
 
+use rulebox_tests::bench::scale::Configs;
 use rulebox_tests::bench::{self, Opts, Row};
 
 /// The allocator the `rulebox` binary uses, so the figures are production's.
@@ -37,7 +39,7 @@ fn main() -> anyhow::Result<()> {
             }
             "-h" | "--help" => {
                 println!(
-                    "rulebox-bench [--quick] [--csv PATH] [--only call,peers,pipeline,http,scale,work]"
+                    "rulebox-bench [--quick] [--csv PATH] [--only call,peers,pipeline,http,scale,brands-own,work]"
                 );
                 return Ok(());
             }
@@ -52,7 +54,12 @@ fn main() -> anyhow::Result<()> {
     {
         anyhow::bail!("peers: build with --features peers (zen-engine, Extism)");
     }
-    let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
+    // `brands-own` compiles two artefacts per brand and plugin (minutes): only when named,
+    // or in the smoke run, whose sizes are tiny.
+    let wanted = |name: &str| match &only {
+        Some(only) => only.iter().any(|x| x == name),
+        None => name != "brands-own" || quick,
+    };
     let started = Instant::now();
     eprintln!(
         "rulebox-bench{}: {} build, load average {} at start",
@@ -85,7 +92,10 @@ fn main() -> anyhow::Result<()> {
         Ok(())
     };
     // Brands first: resident memory is measured while the process is still small.
-    step("scale", &mut || bench::scale::brands(opts))?;
+    step("scale", &mut || bench::scale::brands(opts, Configs::Same))?;
+    step("brands-own", &mut || {
+        bench::scale::brands(opts, Configs::OwnPerBrand)
+    })?;
     step("call", &mut || bench::calls::run(opts))?;
     #[cfg(feature = "peers")]
     step("peers", &mut || bench::peers::run(opts))?;
