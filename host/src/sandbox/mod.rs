@@ -253,7 +253,8 @@ impl Sandbox {
     /// that do not export `rulebox:plugin/rule`, and plugins whose `describe` fails.
     pub fn load(&self, wasm: &[u8], limits: Limits) -> Result<Plugin, LoadError> {
         limits.validate().map_err(LoadError::Limits)?;
-        let (component, digest) = self.compile(wasm)?;
+        let digest = check_bytes(wasm)?;
+        let component = self.compile(wasm, &digest)?;
         self.load_component(component, digest, limits)
     }
 
@@ -285,7 +286,8 @@ impl Sandbox {
             Err(LoadError::Init(reason)) => Some(reason),
             Err(other) => Some(other.to_string()),
         };
-        let mut plugin = self.load(wasm, limits)?;
+        let component = self.compile(wasm, &digest)?;
+        let mut plugin = self.load_component(component, digest, limits)?;
         if let Some(reason) = reason {
             tracing::warn!(
                 plugin = %plugin.description.name,
@@ -365,18 +367,17 @@ impl Sandbox {
 
     /// The names of the interfaces a component imports, e.g. `rulebox:plugin/host@0.1.0`.
     pub fn imports(&self, wasm: &[u8]) -> Result<Vec<String>, LoadError> {
-        let (component, _) = self.compile(wasm)?;
+        let component = self.compile(wasm, &check_bytes(wasm)?)?;
         Ok(imports(&self.engine, &component))
     }
 
-    /// Checks the bytes are a component and compiles them (through the caches).
-    fn compile(&self, wasm: &[u8]) -> Result<(Arc<Component>, String), LoadError> {
-        let digest = check_bytes(wasm)?;
-        let component = self.get_or_compile(&digest, || {
+    /// Compiles the component `wasm`, whose digest ([`check_bytes`]) is `digest`, through
+    /// the caches.
+    fn compile(&self, wasm: &[u8], digest: &str) -> Result<Arc<Component>, LoadError> {
+        self.get_or_compile(digest, || {
             Component::new(&self.engine, wasm)
                 .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))
-        })?;
-        Ok((component, digest))
+        })
     }
 
     /// The compiled component under the artefact `key`: the copy already in use, else from

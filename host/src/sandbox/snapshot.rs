@@ -261,3 +261,16 @@ impl ComponentInstanceState for Access<'_> {
         self.scalar::<f64>(instance, func).to_bits()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::exports_init;
+
+    #[test]
+    fn init_is_read_off_the_export_section() {
+        let plugin = crate::examples::example("points-accrual").expect("built in");
+        assert!(exports_init(plugin), "an SDK plugin exports init");
+        // The smallest component: a header and no exports.
+        assert!(!exports_init(b"\0asm\x0d\x00\x01\x00"));
+    }
+}

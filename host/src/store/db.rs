@@ -67,7 +67,8 @@ impl Db {
             .collect()
     }
 
-    /// Every entry under `prefix` with its key, in key order (small tables only: API keys).
+    /// Every entry under `prefix` with its key, in key order (small tables only: API keys,
+    /// dead letters).
     pub(crate) fn scan_all<T: DeserializeOwned>(
         &self,
         prefix: &[u8],
@@ -170,17 +171,8 @@ impl Db {
     }
     /// The keys of every dead letter of a brand, however many.
     pub fn dead_letter_keys(&self, brand: &str) -> Result<Vec<Vec<u8>>, StorageError> {
-        let prefix = prefix(brand, "dead", &[]);
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        loop {
-            let page = self
-                .kv
-                .scan(&prefix, keys.last().map(Vec::as_slice), 1000)?;
-            if page.is_empty() {
-                return Ok(keys);
-            }
-            keys.extend(page.into_iter().map(|(key, _)| key));
-        }
+        let letters = self.scan_all::<serde::de::IgnoredAny>(&prefix(brand, "dead", &[]))?;
+        Ok(letters.into_iter().map(|(key, _)| key).collect())
     }
     pub fn stores(&self, brand: &str) -> Result<Vec<Store>, StorageError> {
         self.scan(&prefix(brand, "store", &[]), None, SCAN_CAP)

@@ -215,12 +215,13 @@ pub fn brands(opts: Opts, configs: Configs) -> anyhow::Result<Vec<Row>> {
     let first = first_eval[0];
     let mut later: Vec<Duration> = first_eval[1..].to_vec();
     let (l50, l99) = percentiles(&mut later);
+    let install_case = format!(
+        "install 4 plugins + activate + first event, {}",
+        configs.label()
+    );
     rows.push(Row {
         experiment: "scale",
-        case: format!(
-            "install 4 plugins + activate + first event, {}",
-            configs.label()
-        ),
+        case: install_case.clone(),
         variant: "first brand (compiles)".into(),
         samples: 1,
         median_us: Some(first.as_secs_f64() * 1e6),
@@ -230,10 +231,7 @@ pub fn brands(opts: Opts, configs: Configs) -> anyhow::Result<Vec<Row>> {
     if !later.is_empty() {
         rows.push(Row {
             experiment: "scale",
-            case: format!(
-                "install 4 plugins + activate + first event, {}",
-                configs.label()
-            ),
+            case: install_case,
             variant: match configs {
                 Configs::Same => "later brands (same artefacts: already in memory)",
                 Configs::OwnPerBrand => {
