@@ -182,6 +182,141 @@ fn replace(path: &std::path::Path, bytes: &[u8]) {
     std::fs::rename(&partial, path).unwrap();
 }
 
+/// A plugin compiled just now runs from the artefact written to the cache, as after a
+/// restart: its code is the kernel's page cache of that file, not the process's own memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_freshly_compiled_plugin_runs_from_its_cached_artefact() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::new(SandboxConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let plugin = sandbox
+        .load(&plugin_wasm("welcome-bonus"), Limits::default())
+        .unwrap();
+    assert_eq!(plugin.description.name, "welcome-bonus");
+    let artefact = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("a compiled artefact in the cache");
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let artefact = artefact.to_string_lossy();
+    assert!(
+        maps.lines().any(|l| l.ends_with(&*artefact)),
+        "{artefact} is not mapped"
+    );
+}
+
+/// A brand named `id`, with the welcome bonus installed from `wasm` and active.
+fn brand_with_welcome(rb: &Rulebox, id: &str, wasm: &[u8]) {
+    rb.put_brand(&Brand {
+        id: id.into(),
+        ..Brand::default()
+    })
+    .unwrap();
+    let mut manifest = welcome_manifest();
+    manifest.brand = id.into();
+    rb.registry().install(manifest, wasm).unwrap();
+    rb.registry()
+        .activate(id, "welcome-bonus", "0.1.0")
+        .unwrap();
+}
+
+/// The stored values equal to `wasm`, by key.
+fn stored_copies(kv: &MemoryKv, wasm: &[u8]) -> Vec<String> {
+    kv.scan(b"", None, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|(_, value)| value == wasm)
+        .map(|(key, _)| String::from_utf8_lossy(&key).replace('\0', "/"))
+        .collect()
+}
+
+/// Signs member `m-1` up at `brand` with event `id`: the points the member has after it.
+fn welcome_points(rb: &Rulebox, brand: &str, id: &str) -> i64 {
+    let mut e = signup(id, "m-1");
+    e.brand = brand.into();
+    rb.ingest(e).unwrap();
+    rb.member(brand, "m-1").unwrap().points
+}
+
+#[test]
+fn brands_that_install_the_same_plugin_share_one_stored_copy() {
+    let kv = Arc::new(MemoryKv::new());
+    let wasm = plugin_wasm("welcome-bonus");
+    {
+        let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+        for brand in ["tea", "coffee", "juice"] {
+            brand_with_welcome(&rb, brand, &wasm);
+        }
+    }
+    let digest = blake3::hash(&wasm).to_hex().to_string();
+    assert_eq!(stored_copies(&kv, &wasm), [format!("/component/{digest}")]);
+
+    // Every brand's plugin loads from it after a restart.
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    for brand in ["tea", "coffee", "juice"] {
+        assert_eq!(welcome_points(&rb, brand, "e-1"), 100, "{brand}");
+    }
+}
+
+#[test]
+fn a_component_stored_in_the_earlier_per_brand_layout_still_loads() {
+    let kv = Arc::new(MemoryKv::new());
+    let wasm = plugin_wasm("welcome-bonus");
+    let digest = blake3::hash(&wasm).to_hex().to_string();
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    brand_with_welcome(&rb, "tea", &wasm);
+    drop(rb);
+    // Move the component where hosts before the shared layout kept it.
+    let mut batch = Batch::default();
+    batch
+        .deletes
+        .push(format!("\0component\0{digest}").into_bytes());
+    batch
+        .puts
+        .push((format!("tea\0wasm\0{digest}").into_bytes(), wasm.clone()));
+    kv.commit(&batch).unwrap();
+    assert_eq!(stored_copies(&kv, &wasm), [format!("tea/wasm/{digest}")]);
+
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    assert_eq!(welcome_points(&rb, "tea", "e-1"), 100);
+}
+
+#[test]
+fn installing_a_version_again_restores_its_lost_component() {
+    let kv = Arc::new(MemoryKv::new());
+    let wasm = plugin_wasm("welcome-bonus");
+    let digest = blake3::hash(&wasm).to_hex().to_string();
+    let mut lose_it = Batch::default();
+    lose_it
+        .deletes
+        .push(format!("\0component\0{digest}").into_bytes());
+
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    brand_with_welcome(&rb, "tea", &wasm);
+    kv.commit(&lose_it).unwrap();
+    assert!(stored_copies(&kv, &wasm).is_empty());
+    rb.registry().install(welcome_manifest(), &wasm).unwrap();
+    assert_eq!(stored_copies(&kv, &wasm), [format!("/component/{digest}")]);
+    drop(rb);
+    let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
+    assert_eq!(welcome_points(&rb, "tea", "e-1"), 100);
+    drop(rb);
+
+    // Lost again, the host will not open with that plugin active, and says what is missing.
+    kv.commit(&lose_it).unwrap();
+    let error = Rulebox::with_storage(kv, SandboxConfig::default())
+        .err()
+        .expect("a host opened without its active plugin's component")
+        .to_string();
+    assert!(error.contains(&format!("component/{digest}")), "{error}");
+    assert!(error.contains("installing that version again"), "{error}");
+}
+
 /// A backend whose commits or flushes fail on demand (a full disk, an I/O error), and
 /// which counts its transactions and flushes.
 struct FaultyKv {

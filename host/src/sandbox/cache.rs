@@ -102,9 +102,7 @@ fn compile(
     };
 
     if path.is_file() {
-        // SAFETY: the file was written by `Component::serialize` of an engine with the same
-        // compatibility hash (it is in the name), in a directory only this host writes to.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        match map(engine, &path) {
             Ok(component) => return Ok(component),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "discarding unusable compiled plugin")
@@ -120,5 +118,23 @@ fn compile(
     let partial = path.with_extension(format!("partial-{}", std::process::id()));
     std::fs::write(&partial, bytes).map_err(cache_error)?;
     std::fs::rename(&partial, &path).map_err(cache_error)?;
-    Ok(component)
+    // Run from the file just written, as after a restart, rather than from the compiler's
+    // output: that is anonymous memory (about a MiB per plugin, for as long as the plugin
+    // is deployed), where the file's pages are clean page cache the kernel can drop and read
+    // back, shared with the next host to open this directory (docs/benchmarks.md, run 12).
+    match map(engine, &path) {
+        Ok(mapped) => Ok(mapped),
+        Err(e) => {
+            // E.g. a cache directory on a `noexec` mount: run from memory, as without one.
+            tracing::warn!(path = %path.display(), error = %e, "cannot run the compiled plugin from the cache; running it from memory");
+            Ok(component)
+        }
+    }
+}
+
+/// Maps the compiled artefact at `path` (written by [`compile`]).
+fn map(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: the file was written by `Component::serialize` of an engine with the same
+    // compatibility hash (it is in the name), in a directory only this host writes to.
+    unsafe { Component::deserialize_file(engine, path) }
 }

@@ -125,6 +125,12 @@ impl Db {
     pub fn registry_key(brand: &str, table: &str, parts: &[&str]) -> Vec<u8> {
         key(brand, table, parts)
     }
+    /// A plugin component's bytes, stored once under their blake3 `digest` for every brand
+    /// that installs them (platform-level, outside every brand's range). A brand reaches
+    /// them only through its own version records, which name the digest the host computed.
+    pub fn component_key(digest: &str) -> Vec<u8> {
+        key("", "component", &[digest])
+    }
 
     // ----- reads --------------------------------------------------------------------------
 

@@ -158,7 +158,7 @@ pub fn brands(opts: Opts, configs: Configs) -> anyhow::Result<Vec<Row>> {
     let steps = match configs {
         // 250 brands × 4 = 1,000 plugins for the restart figure.
         Configs::Same => opts.pick(vec![1, 10, 50, 200, 250], vec![1, 3]),
-        Configs::OwnPerBrand => opts.pick(vec![1, 10, 50], vec![1, 3]),
+        Configs::OwnPerBrand => opts.pick(vec![1, 10, 50, 200], vec![1, 3]),
     };
     let total = *steps.last().expect("steps");
     let (mut first_eval, mut installs) = (Vec::new(), 0);
