@@ -168,14 +168,28 @@ fn snapshots_are_kept_in_the_compiled_plugin_cache_per_configuration() {
     let a = json!({ "mode": "count", "init": "count-from" });
     let b = json!({ "mode": "ok", "init": "count-from" });
 
-    assert_eq!(load(&open(), &a), 42);
-    assert_eq!(artefacts(), 1, "the snapshot, and not the plugin as built");
-    // A restart finds it, and answers the same.
-    assert_eq!(load(&open(), &a), 42);
-    assert_eq!(artefacts(), 1);
-    // Another configuration is another snapshot.
-    assert_eq!(load(&open(), &b), 1);
-    assert_eq!(artefacts(), 2);
+    let first = open();
+    assert_eq!(load(&first, &a), 42);
+    assert_eq!(
+        first.compiles(),
+        2,
+        "instrumented to run init, then the snapshot"
+    );
+    assert_eq!(
+        artefacts(),
+        2,
+        "both cached; the plugin as built is never compiled"
+    );
+    // A restart finds the snapshot, and answers the same.
+    let restarted = open();
+    assert_eq!(load(&restarted, &a), 42);
+    assert_eq!(restarted.compiles(), 0);
+    // Another configuration is another snapshot; the instrumented plugin is the same for
+    // every configuration, so it comes from the cache: one compile, not two.
+    let again = open();
+    assert_eq!(load(&again, &b), 1);
+    assert_eq!(again.compiles(), 1);
+    assert_eq!(artefacts(), 3);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::Engine;
@@ -27,6 +28,8 @@ pub(crate) struct Resident {
     /// Why the artefact under a key will not be built: builds not worth trying again in
     /// this process (an `init` that refused its deployment).
     declined: Mutex<HashMap<String, String>>,
+    /// Components built, rather than found in memory or in the cache.
+    compiles: AtomicUsize,
 }
 
 impl Resident {
@@ -43,7 +46,11 @@ impl Resident {
             return Ok(component);
         }
         // Not under the lock: a compile takes a second, and other plugins may be loading.
-        let component = Arc::new(compile(engine, dir, key, build)?);
+        let counted = || {
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+            build()
+        };
+        let component = Arc::new(compile(engine, dir, key, counted)?);
         let mut components = self.lock();
         components.retain(|_, entry| entry.strong_count() > 0);
         // Another load of the same artefact may have finished first: share its copy.
@@ -60,6 +67,11 @@ impl Resident {
             .values()
             .filter(|entry| entry.strong_count() > 0)
             .count()
+    }
+
+    /// How many components were built, rather than found in memory or in the cache.
+    pub fn compiles(&self) -> usize {
+        self.compiles.load(Ordering::Relaxed)
     }
 
     /// Why the build of `key` was declined, if it was.

@@ -398,6 +398,13 @@ impl Sandbox {
         self.resident.count()
     }
 
+    /// How many components this host has compiled, rather than found in memory or in the
+    /// compiled-plugin cache: a plugin as built, instrumented to run its `init`, or a
+    /// snapshot.
+    pub fn compiles(&self) -> usize {
+        self.resident.compiles()
+    }
+
     /// Runs the plugin's `on-event` for `event`.
     pub fn on_event(
         &self,
