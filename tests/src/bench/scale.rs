@@ -153,8 +153,8 @@ impl Configs {
 pub fn brands(opts: Opts, configs: Configs) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
-    // A configuration per brand costs two compiles per plugin and brand: the 200 brands of
-    // the memory bar take about 8 minutes (docs/benchmarks.md, run 12).
+    // A configuration per brand costs a compile per plugin and brand: the 200 brands of the
+    // memory bar take about 4 minutes (docs/benchmarks.md, run 12).
     let steps = match configs {
         // 250 brands × 4 = 1,000 plugins for the restart figure.
         Configs::Same => opts.pick(vec![1, 10, 50, 200, 250], vec![1, 3]),

@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     {
         anyhow::bail!("peers: build with --features peers (zen-engine, Extism)");
     }
-    // `brands-own` compiles two artefacts per brand and plugin (minutes): only when named,
+    // `brands-own` compiles an artefact per brand and plugin (minutes): only when named,
     // or in the smoke run, whose sizes are tiny.
     let wanted = |name: &str| match &only {
         Some(only) => only.iter().any(|x| x == name),
