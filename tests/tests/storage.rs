@@ -1,6 +1,7 @@
 //! Durability, what the host keeps in memory of stored data, the compile cache, and storage
 //! faults.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -22,17 +23,7 @@ fn welcome_manifest() -> Manifest {
 }
 
 fn setup(rb: &Rulebox) {
-    rb.put_brand(&Brand {
-        id: "tea".into(),
-        ..Brand::default()
-    })
-    .unwrap();
-    rb.registry()
-        .install(welcome_manifest(), &plugin_wasm("welcome-bonus"))
-        .unwrap();
-    rb.registry()
-        .activate("tea", "welcome-bonus", "0.1.0")
-        .unwrap();
+    brand_with_welcome(rb, "tea", &plugin_wasm("welcome-bonus"));
 }
 
 fn signup(id: &str, member: &str) -> Event {
@@ -131,23 +122,10 @@ fn a_changed_brand_applies_from_the_next_event() {
 #[test]
 fn compiled_plugins_are_reused_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let config = SandboxConfig {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..SandboxConfig::default()
-    };
+    let config = cached_in(dir.path());
     let cached = |sandbox: &Sandbox, wasm: &[u8]| {
         sandbox.load(wasm, Limits::default()).unwrap();
-        let digest = blake3::hash(wasm).to_hex().to_string();
-        std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(&digest)
-            })
-            .expect("a compiled artefact named after the component's hash")
+        artefact(dir.path(), wasm)
     };
     let welcome = plugin_wasm("welcome-bonus");
     let template = plugin_wasm("template");
@@ -176,7 +154,35 @@ fn compiled_plugins_are_reused_from_the_cache() {
     assert_eq!(loaded.description.name, "welcome-bonus");
 }
 
-fn replace(path: &std::path::Path, bytes: &[u8]) {
+/// Sandbox settings with the compiled-plugin cache in `dir`.
+fn cached_in(dir: &Path) -> SandboxConfig {
+    SandboxConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        ..SandboxConfig::default()
+    }
+}
+
+/// The blake3 digest of `wasm`, as the host names components.
+fn digest(wasm: &[u8]) -> String {
+    blake3::hash(wasm).to_hex().to_string()
+}
+
+/// The compiled artefact of the component `wasm` in the cache `dir`.
+fn artefact(dir: &Path, wasm: &[u8]) -> PathBuf {
+    let digest = digest(wasm);
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&digest)
+        })
+        .expect("a compiled artefact named after the component's hash")
+}
+
+fn replace(path: &Path, bytes: &[u8]) {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, bytes).unwrap();
     std::fs::rename(&partial, path).unwrap();
@@ -188,20 +194,11 @@ fn replace(path: &std::path::Path, bytes: &[u8]) {
 #[test]
 fn a_freshly_compiled_plugin_runs_from_its_cached_artefact() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::new(SandboxConfig {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..SandboxConfig::default()
-    })
-    .unwrap();
-    let plugin = sandbox
-        .load(&plugin_wasm("welcome-bonus"), Limits::default())
-        .unwrap();
+    let sandbox = Sandbox::new(cached_in(dir.path())).unwrap();
+    let wasm = plugin_wasm("welcome-bonus");
+    let plugin = sandbox.load(&wasm, Limits::default()).unwrap();
     assert_eq!(plugin.description.name, "welcome-bonus");
-    let artefact = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
-        .expect("a compiled artefact in the cache");
+    let artefact = artefact(dir.path(), &wasm);
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let artefact = artefact.to_string_lossy();
     assert!(
@@ -253,7 +250,7 @@ fn brands_that_install_the_same_plugin_share_one_stored_copy() {
             brand_with_welcome(&rb, brand, &wasm);
         }
     }
-    let digest = blake3::hash(&wasm).to_hex().to_string();
+    let digest = digest(&wasm);
     assert_eq!(stored_copies(&kv, &wasm), [format!("/component/{digest}")]);
 
     // Every brand's plugin loads from it after a restart.
@@ -267,7 +264,7 @@ fn brands_that_install_the_same_plugin_share_one_stored_copy() {
 fn a_component_stored_in_the_earlier_per_brand_layout_still_loads() {
     let kv = Arc::new(MemoryKv::new());
     let wasm = plugin_wasm("welcome-bonus");
-    let digest = blake3::hash(&wasm).to_hex().to_string();
+    let digest = digest(&wasm);
     let rb = Rulebox::with_storage(kv.clone(), SandboxConfig::default()).unwrap();
     brand_with_welcome(&rb, "tea", &wasm);
     drop(rb);
@@ -290,7 +287,7 @@ fn a_component_stored_in_the_earlier_per_brand_layout_still_loads() {
 fn installing_a_version_again_restores_its_lost_component() {
     let kv = Arc::new(MemoryKv::new());
     let wasm = plugin_wasm("welcome-bonus");
-    let digest = blake3::hash(&wasm).to_hex().to_string();
+    let digest = digest(&wasm);
     let mut lose_it = Batch::default();
     lose_it
         .deletes
