@@ -5,6 +5,7 @@
 //! and the pipeline, so another embedded engine means implementing four methods.
 
 mod catalog;
+mod combine;
 mod db;
 mod keys;
 mod memory;
