@@ -589,7 +589,13 @@ impl Rulebox {
             group.stage(batch);
             return Ok(outcome);
         }
-        match self.db.commit(&batch)? {
+        let committed = self.db.commit(&batch)?;
+        // The next event of these members may run during our flush: it reads what is
+        // committed, and commits become durable in order (see `KvStore`), so a crash before
+        // the flush loses it with ours, neither acknowledged. A member's burst of events
+        // then shares flushes instead of waiting for one each.
+        drop(_locks);
+        match committed {
             Committed::Applied => self.settle(outcome, mode),
             Committed::GuardExists(bytes) => self.settle(duplicate(&bytes)?, mode),
         }

@@ -53,7 +53,10 @@ pub enum Committed {
 /// An ordered key-value store with atomic batches. Implementations must make `commit`
 /// atomic and isolated (all writes or none, the guard checked inside the same transaction),
 /// and `flush` durable (every commit that returned before `flush` was called survives a
-/// crash once `flush` returns).
+/// crash once `flush` returns). Commits become durable in the order they returned: a crash
+/// may lose the latest ones, never an earlier one while keeping a later one (sled recovers
+/// a prefix of its log). The pipeline relies on it: an event may read a change committed
+/// but not yet flushed, and is acknowledged only after its own flush.
 pub trait KvStore: Send + Sync + 'static {
     /// The value under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
