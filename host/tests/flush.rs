@@ -16,8 +16,15 @@ use rulebox_host::store::{Batch, Committed, Entries, KvStore, MemoryKv, StorageE
 #[derive(Default)]
 struct GatedFlush {
     inner: MemoryKv,
-    gate: Mutex<(bool, usize)>,
+    gate: Mutex<Gate>,
     changed: Condvar,
+}
+
+#[derive(Default)]
+struct Gate {
+    open: bool,
+    /// Flushes waiting for the gate to open.
+    waiting: usize,
 }
 
 impl GatedFlush {
@@ -25,19 +32,23 @@ impl GatedFlush {
     fn wait_for_flushes(&self, n: usize, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         let mut gate = self.gate.lock().unwrap();
-        while gate.1 < n && Instant::now() < deadline {
+        while gate.waiting < n && Instant::now() < deadline {
             gate = self
                 .changed
                 .wait_timeout(gate, Duration::from_millis(50))
                 .unwrap()
                 .0;
         }
-        gate.1
+        gate.waiting
     }
 
     fn open(&self) {
-        self.gate.lock().unwrap().0 = true;
+        self.gate.lock().unwrap().open = true;
         self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        *self.gate.lock().unwrap() = Gate::default();
     }
 }
 
@@ -58,10 +69,10 @@ impl KvStore for GatedFlush {
     }
     fn flush(&self) -> Result<(), StorageError> {
         let mut gate = self.gate.lock().unwrap();
-        if !gate.0 {
-            gate.1 += 1;
+        if !gate.open {
+            gate.waiting += 1;
             self.changed.notify_all();
-            while !gate.0 {
+            while !gate.open {
                 gate = self.changed.wait(gate).unwrap();
             }
         }
@@ -92,7 +103,7 @@ fn the_next_event_of_a_member_runs_while_the_last_one_waits_for_its_flush() -> a
     rb.put_members(BRAND, demo.members)?;
     let member = "m-00001";
     rb.member(BRAND, member)?;
-    *kv.gate.lock().unwrap() = (false, 0);
+    kv.close();
 
     std::thread::scope(|s| -> anyhow::Result<()> {
         let first = s.spawn(|| rb.ingest(check_in("e-1", member)));

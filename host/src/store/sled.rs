@@ -228,11 +228,14 @@ mod tests {
     use super::*;
     use std::sync::Barrier;
 
+    fn key(id: &str) -> Vec<u8> {
+        format!("b\0event\0{id}").into_bytes()
+    }
+
     fn batch(id: &str) -> Batch {
-        let key = format!("b\0event\0{id}").into_bytes();
         Batch {
-            guard: Some(key.clone()),
-            puts: vec![(key, id.as_bytes().to_vec())],
+            guard: Some(key(id)),
+            puts: vec![(key(id), id.as_bytes().to_vec())],
             deletes: Vec::new(),
         }
     }
@@ -270,8 +273,7 @@ mod tests {
             assert!(results[..each].iter().all(|c| *c == Committed::Applied));
             for i in 0..each {
                 let id = format!("e-{t}-{i}");
-                let key = format!("b\0event\0{id}").into_bytes();
-                assert_eq!(kv.get(&key).unwrap(), Some(id.into_bytes()));
+                assert_eq!(kv.get(&key(&id)).unwrap(), Some(id.into_bytes()));
             }
         }
         let commits = (threads * (each + 1)) as u64;
