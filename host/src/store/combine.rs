@@ -51,11 +51,17 @@ impl Combiner {
     /// Commits `batches` with `commit_all`, in one call shared with whatever other callers
     /// queued meanwhile; returns one result per batch once they are committed. If the shared
     /// call fails or panics, every caller in it gets the error.
-    pub fn commit(&self, batches: &[Batch], commit_all: impl Fn(&[Batch]) -> Results) -> Results {
+    pub fn commit(&self, batches: &[Batch], commit_all: impl Fn(&[&Batch]) -> Results) -> Results {
         let mut state = self.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        state.queued.push((ticket, batches.to_vec()));
+        // Only a caller that waits for another's commit needs its batches copied where that
+        // committer can reach them; one that commits passes its own in place.
+        let mut own = Some(batches);
+        if state.committing {
+            state.queued.push((ticket, batches.to_vec()));
+            own = None;
+        }
         loop {
             if let Some(results) = state.results.remove(&ticket) {
                 return results;
@@ -67,16 +73,21 @@ impl Combiner {
                     .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
-            // Our batches are still queued and nobody is committing: commit the queue.
+            // Our batches are still to commit and nobody is committing: commit them and the
+            // queue, queued callers first (they arrived first).
             state.committing = true;
             state.transactions += 1;
             let queued = std::mem::take(&mut state.queued);
             drop(state);
-            let mut callers = Vec::with_capacity(queued.len());
+            let mut callers = Vec::with_capacity(queued.len() + 1);
             let mut all = Vec::new();
-            for (queued_ticket, batches) in queued {
-                callers.push((queued_ticket, batches.len()));
+            for (queued_ticket, batches) in &queued {
+                callers.push((*queued_ticket, batches.len()));
                 all.extend(batches);
+            }
+            if let Some(own) = own.take() {
+                callers.push((ticket, own.len()));
+                all.extend(own);
             }
             let (shared, panicked) = run(&all, &commit_all);
             state = self.lock();
@@ -84,14 +95,14 @@ impl Combiner {
             match shared {
                 Ok(results) => {
                     let mut results = results.into_iter();
-                    for (queued_ticket, count) in callers {
-                        let own = results.by_ref().take(count).collect();
-                        state.results.insert(queued_ticket, Ok(own));
+                    for (caller, count) in callers {
+                        let results = results.by_ref().take(count).collect();
+                        state.results.insert(caller, Ok(results));
                     }
                 }
                 Err(error) => {
-                    for (queued_ticket, _) in callers {
-                        state.results.insert(queued_ticket, Err(error.clone()));
+                    for (caller, _) in callers {
+                        state.results.insert(caller, Err(error.clone()));
                     }
                 }
             }
@@ -118,8 +129,8 @@ impl Combiner {
 /// Runs one shared commit; a panic becomes every caller's error, and its payload is returned
 /// for the caller that ran it to resume.
 fn run(
-    all: &[Batch],
-    commit_all: impl Fn(&[Batch]) -> Results,
+    all: &[&Batch],
+    commit_all: impl Fn(&[&Batch]) -> Results,
 ) -> (Results, Option<Box<dyn Any + Send>>) {
     match panic::catch_unwind(AssertUnwindSafe(|| commit_all(all))) {
         Ok(Ok(results)) if results.len() == all.len() => (Ok(results), None),
@@ -158,7 +169,7 @@ mod tests {
 
     /// Applies like a store would: a batch whose guard exists (or an earlier batch of the
     /// same call wrote) is not applied.
-    fn apply(seen: &Mutex<Vec<Vec<u8>>>, batches: &[Batch]) -> Results {
+    fn apply(seen: &Mutex<Vec<Vec<u8>>>, batches: &[&Batch]) -> Results {
         let mut seen = seen.lock().unwrap();
         Ok(batches
             .iter()
@@ -223,6 +234,29 @@ mod tests {
             .count();
         assert_eq!(applied, 5, "{results:?}");
         assert_eq!(seen.lock().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn a_caller_that_finds_callers_queued_commits_theirs_first_then_its_own() {
+        let combiner = Combiner::default();
+        // A caller queued during a commit that has just finished, not yet woken.
+        {
+            let mut state = combiner.lock();
+            state.next_ticket = 1;
+            state.queued.push((0, vec![batch("queued")]));
+        }
+        let seen = Mutex::new(Vec::new());
+        let own = combiner
+            .commit(&[batch("own")], |b| apply(&seen, b))
+            .unwrap();
+        assert_eq!(own, vec![Committed::Applied]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![b"queued".to_vec(), b"own".to_vec()]
+        );
+        assert_eq!(combiner.transactions(), 1, "one commit for both");
+        let theirs = combiner.lock().results.remove(&0);
+        assert_eq!(theirs.unwrap().unwrap(), vec![Committed::Applied]);
     }
 
     #[test]

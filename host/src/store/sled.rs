@@ -118,7 +118,7 @@ impl SledKv {
     }
 
     /// Applies the batches in one sled transaction, as [`KvStore::commit_all`] says.
-    fn transaction(&self, batches: &[Batch]) -> Result<Vec<Committed>, StorageError> {
+    fn transaction(&self, batches: &[&Batch]) -> Result<Vec<Committed>, StorageError> {
         let _op = self.watchdog.enter();
         let result = self.tree.transaction(|tx| {
             let mut results = Vec::with_capacity(batches.len());
