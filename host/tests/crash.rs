@@ -1,6 +1,8 @@
 //! Crash consistency: the real `rulebox serve` is killed with SIGKILL at random moments
-//! (mid-request, mid-batch, mid-deploy) while a client streams events with unique ids and
-//! changes plugins, recording what the server acknowledged. After each kill the server is
+//! (mid-request, mid-batch, mid-deploy, amid concurrent requests) while a client streams
+//! events with unique ids and changes plugins, recording what the server acknowledged.
+//! Concurrent requests share the server's storage transactions, and often carry events of
+//! the same member, whose lock is released before the flush that acknowledges them. After each kill the server is
 //! restarted on the same data directory and everything unacknowledged is sent again. At
 //! the end every acknowledged event must be applied exactly once, every ledger must sum to
 //! its member's balance, and the plugins must be as last acknowledged.
@@ -152,6 +154,8 @@ async fn client(
         }
         let op = rng.below(6);
         let result = match op {
+            // Every pending event at once, each in its own request.
+            2 => concurrent(http, &events_url, key, book, &pending).await,
             // A plugin change now and then: deploy or remove tier-upgrade.
             0 => change_tier_upgrade(http, base, key, book, tier_manifest).await,
             1 => {
@@ -206,12 +210,44 @@ async fn client(
             let what = match op {
                 0 => "plugin change",
                 1 => "single event",
+                2 => "concurrent events",
                 _ => "batch",
             };
             *book.interrupted.entry(what).or_default() += 1;
             return;
         }
     }
+}
+
+/// Sends each of `ids` in a request of its own, all at once; records what was acknowledged
+/// even when the server died before answering the rest.
+async fn concurrent(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    book: &mut Ledger,
+    ids: &[String],
+) -> anyhow::Result<()> {
+    let mut requests = tokio::task::JoinSet::new();
+    for id in ids {
+        let (http, url, key) = (http.clone(), url.to_owned(), key.to_owned());
+        let (id, event) = (id.clone(), book.events[id].clone());
+        requests.spawn(async move {
+            let answer = send(&http, reqwest::Method::POST, url, &key, Some(&event)).await;
+            (id, answer)
+        });
+    }
+    let mut gone = None;
+    while let Some(joined) = requests.join_next().await {
+        let (id, answer) = joined.expect("a request task panicked");
+        match answer {
+            Ok((201 | 200, _)) => acknowledge(book, &id),
+            Ok((404, _)) => {}
+            Ok((status, body)) => panic!("event {id} answered {status}: {body}"),
+            Err(e) => gone = Some(e),
+        }
+    }
+    gone.map_or(Ok(()), Err)
 }
 
 fn acknowledge(book: &mut Ledger, id: &str) {
@@ -537,7 +573,7 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
             book.interrupted
         );
         if kills >= 50 {
-            for what in ["batch", "plugin change"] {
+            for what in ["batch", "plugin change", "concurrent events"] {
                 assert!(
                     book.interrupted.get(what).is_some_and(|n| *n > 0),
                     "no kill landed during a {what}; change the schedule"
