@@ -52,7 +52,11 @@ pub struct BrandAccess<S> {
 pub struct AdminAccess(pub Principal);
 
 /// Checks the `Authorization: Bearer <key>` header.
-fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+///
+/// A stored key is looked up on the blocking pool, never on the async workers: a storage
+/// read waits while a commit holds sled's lock (tens of milliseconds under load), and a
+/// worker waiting there would stall every connection it serves (docs/benchmarks.md, run 14).
+async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let unauthorized = |code, message: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, message);
     let header = parts
         .headers
@@ -75,13 +79,17 @@ fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
                 "the Authorization header is not `Bearer <key>`; send the key as a bearer token",
             )
         })?;
-    let principal = auth::authenticate(state.rulebox.db(), key, state.admin_key.as_ref())?
-        .ok_or_else(|| {
-            unauthorized(
-                "invalid-api-key",
-                "the API key is not valid (unknown or revoked); check the key or create a new one",
-            )
-        })?;
+    let (key, admin_key) = (key.to_owned(), state.admin_key.clone());
+    let principal = super::blocking(state, move |rb| {
+        Ok(auth::authenticate(rb.db(), &key, admin_key.as_ref())?)
+    })
+    .await?
+    .ok_or_else(|| {
+        unauthorized(
+            "invalid-api-key",
+            "the API key is not valid (unknown or revoked); check the key or create a new one",
+        )
+    })?;
     tracing::debug!(key_id = %principal.key_id, "authenticated");
     Ok(principal)
 }
@@ -90,7 +98,7 @@ impl<S: Needs> FromRequestParts<AppState> for BrandAccess<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = principal(parts, state)?;
+        let principal = principal(parts, state).await?;
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request("invalid-path", e.body_text()))?;
@@ -131,7 +139,7 @@ impl FromRequestParts<AppState> for AdminAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = principal(parts, state)?;
+        let principal = principal(parts, state).await?;
         if !principal.is_admin() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
