@@ -9,6 +9,9 @@
 //!   from that scheduled time (no coordinated omission).
 //! - Batches (`events:batch`) sent back to back by `clients` concurrent clients: the peak
 //!   rate.
+//! - Both again on a server whose store is in memory (single events at the highest rate
+//!   only): the same HTTP, rules and pipeline without the disk, so a row that misses a bar
+//!   says whether storage is why.
 //! - Upload to first evaluation: a plugin uploaded with `activate: true`, then an event it
 //!   handles, timed from the upload's first byte to the event's answer.
 
@@ -32,19 +35,12 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-async fn start(compiled: &Path, members: usize) -> anyhow::Result<Server> {
+async fn start(compiled: &Path, members: usize, storage: Storage) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_owned();
     let compiled = compiled.to_owned();
     let rb = tokio::task::spawn_blocking(move || {
-        open_demo(
-            &path,
-            Some(&compiled),
-            members,
-            None,
-            None,
-            Storage::Durable,
-        )
+        open_demo(&path, Some(&compiled), members, None, None, storage)
     })
     .await??;
     let key = auth::create_key(
@@ -98,6 +94,14 @@ async fn fixed_rate(
         errors += usize::from(!ok);
     }
     Ok((latencies, errors, start.elapsed()))
+}
+
+/// What a row's case says of its server's storage: nothing for production's (durable).
+fn suffix(storage: Storage) -> &'static str {
+    match storage {
+        Storage::Durable => "",
+        Storage::Memory => ", in-memory store",
+    }
 }
 
 /// The part of a batch answer the load generator reads: each item's status.
@@ -265,8 +269,16 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
         let mut rows = Vec::new();
         let client = reqwest::Client::new();
 
-        for rate in opts.pick(vec![500.0, 1000.0, 2000.0], vec![100.0]) {
-            let server = start(compiled, members).await?;
+        // Durable (production) at every rate; in memory at the highest too, which tells
+        // what of a miss is storage and what is HTTP and the rules.
+        let rates = opts.pick(vec![500.0, 1000.0, 2000.0], vec![100.0]);
+        let top = rates[rates.len() - 1];
+        let single_runs = rates
+            .iter()
+            .map(|rate| (Storage::Durable, *rate))
+            .chain([(Storage::Memory, top)]);
+        for (storage, rate) in single_runs {
+            let server = start(compiled, members, storage).await?;
             let count = (rate * opts.pick(10.0, 1.0)) as usize;
             // Warm-up: connections, plugin instances, sled caches.
             let warm = stream(members, 200, 1, "warm").concat();
@@ -277,7 +289,7 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             let (p50, p99) = percentiles(&mut latencies);
             rows.push(Row {
                 experiment: "http",
-                case: format!("single events, {rate} offered/s"),
+                case: format!("single events, {rate} offered/s{}", suffix(storage)),
                 variant: "sandboxed".into(),
                 samples: latencies.len(),
                 median_us: Some(p50),
@@ -289,8 +301,12 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             let _ = server.stop.send(());
         }
 
-        for (clients, size) in opts.pick(vec![(1, 250), (4, 250), (4, 1000)], vec![(2, 50)]) {
-            let server = start(compiled, members).await?;
+        let loads = opts.pick(vec![(1, 250), (4, 250), (4, 1000)], vec![(2, 50)]);
+        let batch_runs = [Storage::Durable, Storage::Memory]
+            .into_iter()
+            .flat_map(|storage| loads.iter().map(move |load| (storage, *load)));
+        for (storage, (clients, size)) in batch_runs {
+            let server = start(compiled, members, storage).await?;
             let warm = stream(members, 200, 1, "warm");
             batches(&server, &client, warm, 100).await?;
             let total = opts.pick(20_000, 400);
@@ -300,7 +316,10 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             let (p50, p99) = percentiles(&mut latencies);
             rows.push(Row {
                 experiment: "http",
-                case: format!("batches of {size}, {clients} clients back to back"),
+                case: format!(
+                    "batches of {size}, {clients} clients back to back{}",
+                    suffix(storage)
+                ),
                 variant: "sandboxed".into(),
                 samples: sent,
                 median_us: Some(p50),
@@ -316,7 +335,7 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
         let (mut uploads, mut totals) = (Vec::new(), Vec::new());
         let upload = welcome_upload()?;
         for tag in 0..opts.pick(3, 1) {
-            let server = start(compiled, members).await?;
+            let server = start(compiled, members, Storage::Durable).await?;
             let (uploaded, total) =
                 upload_then_event(&server, &client, &upload, &tag.to_string()).await?;
             uploads.push(uploaded);
