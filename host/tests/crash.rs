@@ -63,6 +63,14 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// A failing assertion must not leave a server running after the test.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -581,6 +589,4 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
             }
         }
     });
-    let _ = server.child.kill();
-    let _ = server.child.wait();
 }
