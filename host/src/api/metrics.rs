@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`, text format 0.0.4): requests by route, method and
-//! status; events by result; plugin failures by what they did to the event. No brand,
-//! member or key appears in a label, so the endpoint needs no key.
+//! status; events by result; plugin failures by what they did to the event; storage
+//! commits, transactions and flushes, with durations. No brand, member or key appears in a
+//! label, so the endpoint needs no key.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,6 +14,8 @@ use axum::routing::get;
 
 use super::{AppState, Table, spec};
 use crate::pipeline::{EventOutcome, PipelineError};
+use crate::store::StoreStats;
+use crate::store::stats::{BUCKETS, TimingsSnapshot};
 
 /// Counters of the API.
 #[derive(Default)]
@@ -93,6 +96,51 @@ impl Metrics {
     }
 }
 
+/// The storage backend's counters and histograms, for backends that keep them.
+fn render_storage(out: &mut String, stats: &StoreStats) {
+    counter(
+        out,
+        "rulebox_storage_commits_total",
+        "Batches committed to storage: one per event, and every other write.",
+        stats.commits,
+    );
+    histogram(
+        out,
+        "rulebox_storage_transaction_seconds",
+        "Storage transactions by duration; concurrent commits share one.",
+        &stats.transactions,
+    );
+    histogram(
+        out,
+        "rulebox_storage_flush_seconds",
+        "Flushes by duration; an event is answered after one that began after its commit.",
+        &stats.flushes,
+    );
+    counter(
+        out,
+        "rulebox_storage_flush_waiters_total",
+        "Callers made durable by flushes; each flush serves every caller waiting for one.",
+        stats.flush_waiters,
+    );
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, timings: &TimingsSnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (bound, count) in BUCKETS.iter().zip(&timings.cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", timings.count);
+    let _ = writeln!(out, "{name}_sum {}", timings.sum_seconds);
+    let _ = writeln!(out, "{name}_count {}", timings.count);
+}
+
 fn escape(label: &str) -> String {
     label.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -103,7 +151,14 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        {
+            let mut text = state.metrics.render();
+            // Counters in memory: reading them never waits for storage.
+            if let Some(stats) = state.rulebox.db().stats() {
+                render_storage(&mut text, &stats);
+            }
+            text
+        },
     )
 }
 

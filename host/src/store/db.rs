@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::keys::{self, key, prefix};
 use super::model::{Brand, DeadLetter, LedgerEntry, Member, OrderPoints, Stock, Store};
-use super::{Batch, Committed, KvStore, StorageError};
+use super::{Batch, Committed, KvStore, StorageError, StoreStats};
 use crate::sandbox::bindings::Product;
 
 /// Most rows any single read returns (stores, products, stock of a store).
@@ -30,6 +30,11 @@ impl Batch {
 impl Db {
     pub fn new(kv: Arc<dyn KvStore>) -> Self {
         Db { kv }
+    }
+
+    /// The backend's counts and durations, if it keeps them ([`KvStore::stats`]).
+    pub fn stats(&self) -> Option<StoreStats> {
+        self.kv.stats()
     }
 
     /// Applies a batch atomically.

@@ -11,12 +11,14 @@ mod keys;
 mod memory;
 pub mod model;
 mod sled;
+pub mod stats;
 pub mod watchdog;
 
 pub use self::sled::SledKv;
 pub use catalog::{Catalog, Catalogs, DbCatalog, MAX_CACHED_STOCK_ROWS};
 pub use db::Db;
 pub use memory::MemoryKv;
+pub use stats::StoreStats;
 
 /// A failure of the storage backend.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -80,4 +82,9 @@ pub trait KvStore: Send + Sync + 'static {
     }
     /// Makes every earlier commit durable.
     fn flush(&self) -> Result<(), StorageError>;
+    /// Counts and durations of what the backend has done since it opened, if it keeps them
+    /// (shown on `/metrics`).
+    fn stats(&self) -> Option<StoreStats> {
+        None
+    }
 }

@@ -12,6 +12,7 @@
 //! The host keeps every invariant checkable (the ledger sums to the balance) so recovery
 //! can be verified, and `docs/architecture.md` says how to back up.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,8 +21,9 @@ use std::time::{Duration, Instant};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::combine::Combiner;
+use super::stats::Timings;
 use super::watchdog::{self, STALL_LIMIT, Watchdog};
-use super::{Batch, Committed, Entries, KvStore, StorageError};
+use super::{Batch, Committed, Entries, KvStore, StorageError, StoreStats};
 
 type Waiter = mpsc::Sender<Result<(), StorageError>>;
 
@@ -41,8 +43,19 @@ pub struct SledKv {
     flusher: Option<thread::JoinHandle<()>>,
     /// Runs concurrent commits in shared transactions.
     combiner: Combiner,
+    /// What `stats` reports; the flush thread records its part.
+    commits: AtomicU64,
+    transaction_times: Timings,
+    flushed: Arc<Flushed>,
     /// Aborts the process if sled stops making progress (see [`watchdog`]).
     watchdog: Watchdog,
+}
+
+/// The flush thread's record: each flush's duration and the callers it served.
+#[derive(Default)]
+struct Flushed {
+    times: Timings,
+    waiters: AtomicU64,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -79,7 +92,8 @@ impl SledKv {
         })?;
         let tree = db.open_tree("rulebox").map_err(io)?;
         let (tx, rx) = mpsc::channel::<Waiter>();
-        let flusher = Arc::new(db.clone());
+        let flushed = Arc::new(Flushed::default());
+        let (flusher, record) = (db.clone(), flushed.clone());
         let flusher = thread::Builder::new()
             .name("rulebox-flush".into())
             .spawn(move || {
@@ -87,7 +101,12 @@ impl SledKv {
                     // Everyone already waiting shares this flush.
                     let mut group = vec![first];
                     group.extend(rx.try_iter());
+                    let started = Instant::now();
                     let result = flusher.flush().map(|_| ()).map_err(io);
+                    record.times.record(started.elapsed());
+                    record
+                        .waiters
+                        .fetch_add(group.len() as u64, Ordering::Relaxed);
                     for waiter in group {
                         let _ = waiter.send(result.clone());
                     }
@@ -102,6 +121,9 @@ impl SledKv {
             flushes: Mutex::new(Some(tx)),
             flusher: Some(flusher),
             combiner: Combiner::default(),
+            commits: AtomicU64::new(0),
+            transaction_times: Timings::default(),
+            flushed,
             watchdog,
         })
     }
@@ -120,6 +142,7 @@ impl SledKv {
     /// Applies the batches in one sled transaction, as [`KvStore::commit_all`] says.
     fn transaction(&self, batches: &[&Batch]) -> Result<Vec<Committed>, StorageError> {
         let _op = self.watchdog.enter();
+        let started = Instant::now();
         let result = self.tree.transaction(|tx| {
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
@@ -139,6 +162,7 @@ impl SledKv {
             }
             Ok::<_, ConflictableTransactionError<()>>(results)
         });
+        self.transaction_times.record(started.elapsed());
         match result {
             Ok(results) => Ok(results),
             Err(TransactionError::Storage(e)) => Err(io(e)),
@@ -187,8 +211,12 @@ impl KvStore for SledKv {
     /// when it starts (one write and one `sync_file_range` each), so a group of events shares
     /// that cost (docs/benchmarks.md, runs 8 and 13).
     fn commit_all(&self, batches: &[Batch]) -> Result<Vec<Committed>, StorageError> {
-        self.combiner
-            .commit(batches, |batches| self.transaction(batches))
+        let results = self
+            .combiner
+            .commit(batches, |batches| self.transaction(batches))?;
+        self.commits
+            .fetch_add(batches.len() as u64, Ordering::Relaxed);
+        Ok(results)
     }
 
     fn flush(&self) -> Result<(), StorageError> {
@@ -203,6 +231,15 @@ impl KvStore for SledKv {
             .send(tx)
             .map_err(|_| stopped())?;
         rx.recv().map_err(|_| stopped())?
+    }
+
+    fn stats(&self) -> Option<StoreStats> {
+        Some(StoreStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            transactions: self.transaction_times.snapshot(),
+            flushes: self.flushed.times.snapshot(),
+            flush_waiters: self.flushed.waiters.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -281,6 +318,30 @@ mod tests {
         assert!(
             (1..=commits).contains(&transactions),
             "{transactions} transactions for {commits} commits: commits must go through the combiner"
+        );
+        let stats = kv.stats().unwrap();
+        assert_eq!(stats.commits, commits);
+        assert_eq!(stats.transactions.count, transactions, "each one timed");
+        assert!(stats.transactions.sum_seconds > 0.0);
+    }
+
+    #[test]
+    fn flushes_are_timed_with_the_callers_they_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = SledKv::open(dir.path()).unwrap();
+        kv.commit(&batch("e-1")).unwrap();
+        thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| kv.flush().unwrap());
+            }
+        });
+        let stats = kv.stats().unwrap();
+        assert_eq!(stats.flush_waiters, 4);
+        assert!((1..=4).contains(&stats.flushes.count), "{stats:?}");
+        assert_eq!(
+            stats.flushes.cumulative.last().copied(),
+            Some(stats.flushes.count),
+            "no flush of an idle test database takes over 5 s"
         );
     }
 }

@@ -1,12 +1,60 @@
-//! A store for tests that need storage to wait at a moment they choose.
+//! What the host's integration tests share: a store that waits at a moment the test
+//! chooses, a server on a runtime of its own, and a plain-socket HTTP GET.
 
 // Each test file compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
-use std::sync::{Condvar, Mutex};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use rulebox_host::Rulebox;
+use rulebox_host::api::{self, ApiOptions, AppState};
 use rulebox_host::store::{Batch, Committed, Entries, KvStore, MemoryKv, StorageError};
+
+/// Serves the API for `rulebox` on a loopback port, on a runtime with `workers` async
+/// workers; the server runs until the runtime is dropped.
+pub fn serve(
+    rulebox: Rulebox,
+    workers: usize,
+) -> std::io::Result<(tokio::runtime::Runtime, SocketAddr)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(Arc::new(rulebox), None, ApiOptions::default());
+    runtime.spawn(api::serve(listener, state, std::future::pending()));
+    Ok((runtime, addr))
+}
+
+/// Sends a GET over a plain socket (no client runtime that a stalled server could hold
+/// up); returns the status line and the body, or the error when no answer comes within
+/// `timeout`.
+pub fn get(
+    addr: SocketAddr,
+    path: &str,
+    key: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(String, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(timeout))?;
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    Ok((status, body))
+}
 
 /// A `MemoryKv` whose flushes, or reads of keys under a prefix, wait at a gate until the
 /// test opens it, counting who waits.
