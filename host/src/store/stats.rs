@@ -59,6 +59,36 @@ impl Timings {
     }
 }
 
+impl TimingsSnapshot {
+    /// What was observed after `earlier` (a snapshot of the same timings).
+    pub fn since(&self, earlier: &TimingsSnapshot) -> TimingsSnapshot {
+        TimingsSnapshot {
+            cumulative: self
+                .cumulative
+                .iter()
+                .zip(earlier.cumulative.iter().chain(std::iter::repeat(&0)))
+                .map(|(now, then)| now - then)
+                .collect(),
+            count: self.count - earlier.count,
+            sum_seconds: self.sum_seconds - earlier.sum_seconds,
+        }
+    }
+
+    /// The smallest bucket bound (seconds) that holds at least `quantile` of the
+    /// observations; `None` when there are none, or when those are above every bound.
+    pub fn bound(&self, quantile: f64) -> Option<f64> {
+        let needed = (quantile * self.count as f64).ceil() as u64;
+        if self.count == 0 {
+            return None;
+        }
+        BUCKETS
+            .iter()
+            .zip(&self.cumulative)
+            .find(|(_, count)| **count >= needed)
+            .map(|(bound, _)| *bound)
+    }
+}
+
 /// What a backend reports ([`super::KvStore::stats`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreStats {
@@ -71,6 +101,18 @@ pub struct StoreStats {
     pub flushes: TimingsSnapshot,
     /// Callers those flushes made durable (each flush serves everyone waiting).
     pub flush_waiters: u64,
+}
+
+impl StoreStats {
+    /// What the backend did after `earlier` (its own earlier report).
+    pub fn since(&self, earlier: &StoreStats) -> StoreStats {
+        StoreStats {
+            commits: self.commits - earlier.commits,
+            transactions: self.transactions.since(&earlier.transactions),
+            flushes: self.flushes.since(&earlier.flushes),
+            flush_waiters: self.flush_waiters - earlier.flush_waiters,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -91,5 +133,23 @@ mod tests {
         assert_eq!(snapshot.cumulative[7], 4);
         assert_eq!(snapshot.cumulative[BUCKETS.len() - 1], 4);
         assert!((snapshot.sum_seconds - 7.040_65).abs() < 1e-9);
+        assert_eq!(snapshot.bound(0.4), Some(0.000_25));
+        assert_eq!(snapshot.bound(0.8), Some(0.05));
+        assert_eq!(snapshot.bound(1.0), None, "7 s is above every bound");
+    }
+
+    #[test]
+    fn a_snapshot_since_an_earlier_one_holds_only_what_came_after() {
+        let timings = Timings::default();
+        timings.record(Duration::from_millis(30));
+        let earlier = timings.snapshot();
+        timings.record(Duration::from_micros(200));
+        timings.record(Duration::from_micros(400));
+        let since = timings.snapshot().since(&earlier);
+        assert_eq!(since.count, 2);
+        assert_eq!(since.cumulative[BUCKETS.len() - 1], 2);
+        assert_eq!(since.bound(0.99), Some(0.000_5));
+        assert!((since.sum_seconds - 0.000_6).abs() < 1e-9);
+        assert_eq!(TimingsSnapshot::default().bound(0.5), None);
     }
 }

@@ -19,11 +19,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rulebox_host::Rulebox;
 use rulebox_host::api::{self, ApiOptions, AppState};
 use rulebox_host::auth::{self, Scope};
 use rulebox_host::demo::data::BRAND;
 use rulebox_host::sandbox::bindings::{Event, EventKind, SignUp};
 use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
+use rulebox_host::store::StoreStats;
 
 use super::pipeline::{Storage, open_demo, stream};
 use super::{Opts, Row, percentiles};
@@ -31,6 +33,7 @@ use super::{Opts, Row, percentiles};
 struct Server {
     base: String,
     key: String,
+    rulebox: Arc<Rulebox>,
     stop: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -51,7 +54,8 @@ async fn start(compiled: &Path, members: usize, storage: Storage) -> anyhow::Res
         0,
     )?
     .key;
-    let state = AppState::new(Arc::new(rb), None, ApiOptions::default());
+    let rulebox = Arc::new(rb);
+    let state = AppState::new(rulebox.clone(), None, ApiOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/v1/brands/{BRAND}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -61,6 +65,7 @@ async fn start(compiled: &Path, members: usize, storage: Storage) -> anyhow::Res
     Ok(Server {
         base,
         key,
+        rulebox,
         stop,
         _dir: dir,
     })
@@ -94,6 +99,30 @@ async fn fixed_rate(
         errors += usize::from(!ok);
     }
     Ok((latencies, errors, start.elapsed()))
+}
+
+/// What durable storage did since `before` (nothing for a store that keeps no counts):
+/// how many commits shared each transaction, how many callers each flush served, and the
+/// bucket bound that 99% of each stayed within.
+fn storage_note(server: &Server, before: Option<StoreStats>) -> String {
+    let (Some(before), Some(now)) = (before, server.rulebox.db().stats()) else {
+        return String::new();
+    };
+    let done = now.since(&before);
+    let p99 = |timings: &rulebox_host::store::stats::TimingsSnapshot| {
+        timings
+            .bound(0.99)
+            .map_or("over 5 s".to_owned(), |s| format!("≤ {} ms", s * 1e3))
+    };
+    format!(
+        "; storage: {} commits in {} transactions (99% {}), {} flushes for {} callers (99% {})",
+        done.commits,
+        done.transactions.count,
+        p99(&done.transactions),
+        done.flushes.count,
+        done.flush_waiters,
+        p99(&done.flushes),
+    )
 }
 
 /// What a row's case says of its server's storage: nothing for production's (durable).
@@ -284,8 +313,10 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             let warm = stream(members, 200, 1, "warm").concat();
             fixed_rate(&server, &client, warm, 500.0).await?;
             let events = stream(members, count, 1, "single").concat();
+            let storage_before = server.rulebox.db().stats();
             let (mut latencies, errors, elapsed) =
                 fixed_rate(&server, &client, events, rate).await?;
+            let storage_note = storage_note(&server, storage_before);
             let (p50, p99) = percentiles(&mut latencies);
             rows.push(Row {
                 experiment: "http",
@@ -296,7 +327,9 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
                 p99_us: Some(p99),
                 per_s: Some(latencies.len() as f64 / elapsed.as_secs_f64()),
                 ratio: None,
-                note: format!("{errors} non-2xx; latency from the scheduled send time"),
+                note: format!(
+                    "{errors} non-2xx; latency from the scheduled send time{storage_note}"
+                ),
             });
             let _ = server.stop.send(());
         }
@@ -311,8 +344,10 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
             batches(&server, &client, warm, 100).await?;
             let total = opts.pick(20_000, 400);
             let streams = stream(members, total, clients, "batch");
+            let storage_before = server.rulebox.db().stats();
             let (sent, failed, elapsed, mut latencies) =
                 batches(&server, &client, streams, size).await?;
+            let storage_note = storage_note(&server, storage_before);
             let (p50, p99) = percentiles(&mut latencies);
             rows.push(Row {
                 experiment: "http",
@@ -326,7 +361,7 @@ pub fn run(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
                 p99_us: Some(p99),
                 per_s: Some(sent as f64 / elapsed.as_secs_f64()),
                 ratio: None,
-                note: format!("{failed} events not 2xx; latency per batch request"),
+                note: format!("{failed} events not 2xx; latency per batch request{storage_note}"),
             });
             let _ = server.stop.send(());
         }
