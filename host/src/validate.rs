@@ -52,8 +52,24 @@ fn check_lines(lines: &[LineItem]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks an event's ids and amounts before anything is read or run.
+/// Latest time accepted: 9999-12-31T23:59:59.999Z, in milliseconds since 1970-01-01 UTC.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// A time must lie between 1970-01-01 and the end of 9999 (UTC), so the rules' calendar
+/// arithmetic (local days, windows, expiry) stays far from overflowing.
+pub fn check_time(what: &str, at: i64) -> Result<(), String> {
+    if !(0..=MAX_TIME_MS).contains(&at) {
+        return Err(format!(
+            "{what} {at} is not a time between 1970-01-01 and 9999-12-31; send milliseconds \
+             since 1970-01-01 UTC"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an event's ids, time and amounts before anything is read or run.
 pub fn check_event(event: &Event) -> Result<(), String> {
+    check_time("occurred_at", event.occurred_at)?;
     check_id("event id", &event.id)?;
     check_id("brand", &event.brand)?;
     check_id("member_id", &event.member_id)?;

@@ -113,9 +113,12 @@ pub fn in_birthday_month(
     Ok(local(at, utc_offset_minutes)?.date.month == birth.month)
 }
 
-/// The local date of `at` as days since 1970-01-01, for per-day counters and caps.
+/// The local date of `at` as days since 1970-01-01, for per-day counters and caps. Times
+/// beyond what a calendar holds give the first or last day of `Timestamp`'s range rather
+/// than overflow (the host accepts only years 1970 to 9999).
 pub fn local_day_number(at: Timestamp, utc_offset_minutes: i32) -> Timestamp {
-    (at + Timestamp::from(utc_offset_minutes) * 60_000).div_euclid(DAY_MS)
+    at.saturating_add(Timestamp::from(utc_offset_minutes) * 60_000)
+        .div_euclid(DAY_MS)
 }
 
 fn offset(utc_offset_minutes: i32) -> Result<FixedOffset, RuleError> {
@@ -144,6 +147,18 @@ mod tests {
     const CST: i32 = 480;
     /// 2026-03-15T01:30:00Z = 09:30 in Shanghai, a Sunday.
     const T: Timestamp = 1_773_538_200_000;
+
+    #[test]
+    fn day_numbers_saturate_instead_of_overflowing() {
+        assert_eq!(
+            local_day_number(Timestamp::MAX, CST),
+            Timestamp::MAX / DAY_MS
+        );
+        assert_eq!(
+            local_day_number(Timestamp::MIN, -CST),
+            Timestamp::MIN.div_euclid(DAY_MS)
+        );
+    }
 
     #[test]
     fn local_time_applies_the_offset() {

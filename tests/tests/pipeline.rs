@@ -738,6 +738,15 @@ fn invalid_events_are_refused_with_a_typed_error_and_commit_nothing() -> Result<
     p.paid = p.total + 1;
     let second_signup = signup_event("e-signup-again", "m-1");
     let same_order = purchase_event("e-buy-again", "m-1", "o-1", 1000);
+    // Times outside 1970..=9999 would overflow the calendar arithmetic of the rules.
+    let out_of_time: Vec<_> = [-1, i64::MAX, rulebox_host::validate::MAX_TIME_MS + 1]
+        .into_iter()
+        .map(|at| {
+            let mut event = purchase_event(&format!("e-at-{at}"), "m-1", "o-3", 1000);
+            event.occurred_at = at;
+            event
+        })
+        .collect();
 
     // Each is refused twice: had the first refusal stored anything under the event id, the
     // second would come back as a duplicate instead.
@@ -764,7 +773,34 @@ fn invalid_events_are_refused_with_a_typed_error_and_commit_nothing() -> Result<
             matches!(&err, PipelineError::InvalidEvent(m) if m.contains("o-1")),
             "{err:?}"
         );
+        for event in &out_of_time {
+            for result in [rb.ingest(event.clone()), rb.dry_run(event.clone())] {
+                let err = result.unwrap_err();
+                assert!(
+                    matches!(&err, PipelineError::InvalidEvent(m) if m.contains("occurred_at")),
+                    "{err:?}"
+                );
+            }
+        }
     }
+
+    // A query's time too.
+    use rulebox_host::sandbox::bindings::{GeoPoint, Place, Query, QueryKind};
+    let err = rb
+        .query(Query {
+            brand: BRAND.into(),
+            member_id: "m-1".into(),
+            at: i64::MAX,
+            kind: QueryKind::Recommendation(Place {
+                location: GeoPoint { lat: 0.0, lon: 0.0 },
+                limit: 3,
+            }),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::InvalidEvent(m) if m.contains("at ")),
+        "{err:?}"
+    );
 
     assert_eq!((points(&rb, "m-1"), ledger(&rb, "m-1")), before);
     assert!(matches!(

@@ -38,7 +38,7 @@ use crate::sandbox::bindings::{Effect, Event, EventKind, Query, Referral};
 use crate::sandbox::{CallEnv, Sandbox, SandboxConfig};
 use crate::store::model::{Brand, DeadLetter, LedgerEntry, Member, MemberProfile, Stock, Store};
 use crate::store::{Batch, Catalogs, Committed, Db, KvStore, MemoryKv, SledKv, StorageError};
-use crate::validate::{check_event, check_id};
+use crate::validate::{check_event, check_id, check_time};
 use apply::{Cause, Changes};
 use group::{Access, Group};
 use locks::MemberLocks;
@@ -798,6 +798,7 @@ impl Rulebox {
     pub fn query(&self, query: Query) -> Result<QueryOutcome, PipelineError> {
         check_id("brand", &query.brand).map_err(PipelineError::InvalidEvent)?;
         check_id("member_id", &query.member_id).map_err(PipelineError::InvalidEvent)?;
+        check_time("at", query.at).map_err(PipelineError::InvalidEvent)?;
         let brand = self.brand(&query.brand)?;
         let member = self.member(&brand.id, &query.member_id)?;
         let catalog = self.catalogs.get(&self.db, &brand);
