@@ -407,12 +407,17 @@ impl Rulebox {
         let brand = self.brand(&event.brand)?;
         let event_key = Db::event_key(&brand.id, &event.id);
         let dry_run = !mode.commits();
-        if !mode.reevaluates()
+        // A repeat is answered from the check under the locks below. Only a referral, whose
+        // targets are read from the invitation chain first, checks before that as well: a
+        // read is not free, since sled's reads wait while anything commits (run 14).
+        let referral = matches!(event.kind, EventKind::ReferralAccepted(_));
+        if referral
+            && !mode.reevaluates()
             && let Some(stored) = self.stored_outcome(&event_key)?
         {
             return self.settle(stored, mode);
         }
-        if let (Some(group), EventKind::ReferralAccepted(_)) = (group.as_deref_mut(), &event.kind) {
+        if let (Some(group), true) = (group.as_deref_mut(), referral) {
             group.commit(); // the invitation chain is read before locking
         }
         let targets = self.targets(&brand, &event)?;
@@ -430,7 +435,7 @@ impl Rulebox {
             }
             None => self.locks.lock(&brand.id, writes),
         };
-        // Checked again under the locks: a concurrent copy of this event may have won.
+        // Checked under the locks, so that of two concurrent copies of an event one applies.
         if !mode.reevaluates()
             && let Some(stored) = self.stored_outcome(&event_key)?
         {
