@@ -66,6 +66,7 @@ impl TimingsSnapshot {
             cumulative: self
                 .cumulative
                 .iter()
+                // A default (empty) snapshot counts as zero everywhere.
                 .zip(earlier.cumulative.iter().chain(std::iter::repeat(&0)))
                 .map(|(now, then)| now - then)
                 .collect(),
@@ -77,10 +78,10 @@ impl TimingsSnapshot {
     /// The smallest bucket bound (seconds) that holds at least `quantile` of the
     /// observations; `None` when there are none, or when those are above every bound.
     pub fn bound(&self, quantile: f64) -> Option<f64> {
-        let needed = (quantile * self.count as f64).ceil() as u64;
         if self.count == 0 {
             return None;
         }
+        let needed = (quantile * self.count as f64).ceil() as u64;
         BUCKETS
             .iter()
             .zip(&self.cumulative)
