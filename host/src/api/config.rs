@@ -11,6 +11,7 @@
 //! | `max_connections` | `RULEBOX_MAX_CONNECTIONS` | `10000` |
 //! | `json_body_limit` | `RULEBOX_JSON_BODY_LIMIT` | `1048576` (1 MiB) |
 //! | `plugin_body_limit` | `RULEBOX_PLUGIN_BODY_LIMIT` | `25165824` (24 MiB) |
+//! | `cache_mib` | `RULEBOX_CACHE_MIB` | `128` (storage page cache, MiB) |
 //!
 //! Log filtering is `RULEBOX_LOG` (tracing's env-filter syntax, default `info` for serve).
 
@@ -38,6 +39,9 @@ pub struct ServeConfig {
     pub max_connections: usize,
     pub json_body_limit: usize,
     pub plugin_body_limit: usize,
+    /// The storage page cache in MiB: what of the data stays in memory. Memory use levels
+    /// off only once this is full, so size it to the memory the host may use.
+    pub cache_mib: u64,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("max_connections", &self.max_connections)
             .field("json_body_limit", &self.json_body_limit)
             .field("plugin_body_limit", &self.plugin_body_limit)
+            .field("cache_mib", &self.cache_mib)
             .finish()
     }
 }
@@ -67,6 +72,7 @@ impl Default for ServeConfig {
             max_connections: options.max_connections,
             json_body_limit: options.json_body_limit,
             plugin_body_limit: options.plugin_body_limit,
+            cache_mib: crate::store::CACHE_BYTES >> 20,
         }
     }
 }
@@ -106,6 +112,11 @@ impl ServeConfig {
                     .with_context(|| format!("{name}={v:?} is not a whole number"))?;
             }
         }
+        if let Some(v) = env("RULEBOX_CACHE_MIB") {
+            config.cache_mib = v
+                .parse()
+                .with_context(|| format!("RULEBOX_CACHE_MIB={v:?} is not a whole number of MiB"))?;
+        }
         for (name, slot) in [
             (
                 "RULEBOX_REQUEST_TIMEOUT_SECS",
@@ -123,6 +134,11 @@ impl ServeConfig {
             }
         }
         Ok(config)
+    }
+
+    /// The storage page cache in bytes (at least 1 MiB).
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_mib.clamp(1, u64::MAX >> 20) << 20
     }
 
     /// The API limits this configuration sets.
@@ -158,6 +174,29 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/var/rb"));
         assert_eq!(config.options().request_timeout, Duration::from_secs(5));
         assert_eq!(config.json_body_limit, 1 << 20);
+        assert_eq!(config.cache_bytes(), crate::store::CACHE_BYTES);
+
+        std::fs::write(&path, "cache_mib = 16\n").unwrap();
+        let config = ServeConfig::load(Some(&path), |_| None).unwrap();
+        assert_eq!(config.cache_bytes(), 16 << 20);
+        let config = ServeConfig::load(Some(&path), |k| {
+            (k == "RULEBOX_CACHE_MIB").then(|| "0".to_owned())
+        })
+        .unwrap();
+        assert_eq!(
+            config.cache_bytes(),
+            1 << 20,
+            "a cache of 0 MiB is raised to 1 MiB"
+        );
+        let error = ServeConfig::load(None, |k| {
+            (k == "RULEBOX_CACHE_MIB").then(|| "lots".to_owned())
+        })
+        .err()
+        .unwrap();
+        assert!(
+            format!("{error:#}").contains("RULEBOX_CACHE_MIB"),
+            "{error:#}"
+        );
 
         std::fs::write(&path, "listn = \"x\"\n").unwrap();
         assert!(ServeConfig::load(Some(&path), |_| None).is_err());

@@ -125,7 +125,13 @@ impl Rulebox {
     /// Opens (or creates) a host whose data lives in `data_dir`: the sled database in
     /// `data_dir/db` and compiled plugins in `data_dir/compiled`.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        let kv = Arc::new(SledKv::open(&data_dir.join("db"))?);
+        Self::open_with_cache(data_dir, crate::store::CACHE_BYTES)
+    }
+
+    /// [`Rulebox::open`] with a storage page cache of `cache_bytes` (see
+    /// [`SledKv::open_with_cache`]).
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: u64) -> anyhow::Result<Self> {
+        let kv = Arc::new(SledKv::open_with_cache(&data_dir.join("db"), cache_bytes)?);
         let sandbox = SandboxConfig {
             cache_dir: Some(data_dir.join("compiled")),
             ..SandboxConfig::default()

@@ -14,7 +14,7 @@ mod sled;
 pub mod stats;
 pub mod watchdog;
 
-pub use self::sled::SledKv;
+pub use self::sled::{CACHE_BYTES, SledKv};
 pub use catalog::{Catalog, Catalogs, DbCatalog, MAX_CACHED_STOCK_ROWS};
 pub use db::Db;
 pub use memory::MemoryKv;

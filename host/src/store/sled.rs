@@ -27,9 +27,10 @@ use super::{Batch, Committed, Entries, KvStore, StorageError, StoreStats};
 
 type Waiter = mpsc::Sender<Result<(), StorageError>>;
 
-/// sled's page cache. Its default (1 GiB) lets a busy host's memory climb for a long time
-/// before levelling off; 128 MiB keeps the working set of members and recent outcomes hot.
-/// Beyond it, sled's memory follows the data kept (docs/reliability.md, Soak).
+/// sled's page cache unless configured otherwise (`cache_mib` of `rulebox serve`). sled's
+/// own default (1 GiB) lets a busy host's memory climb for a long time before levelling
+/// off; 128 MiB keeps the working set of members and recent outcomes hot. Beyond it,
+/// sled's memory follows the data kept (docs/reliability.md, Soak).
 pub const CACHE_BYTES: u64 = 128 << 20;
 
 /// How long opening waits for the database's file lock to be released.
@@ -63,12 +64,19 @@ fn io(e: impl std::fmt::Display) -> StorageError {
 }
 
 impl SledKv {
-    /// Opens (creating if needed) the database in `path`.
+    /// Opens (creating if needed) the database in `path` with a page cache of
+    /// [`CACHE_BYTES`].
     pub fn open(path: &std::path::Path) -> Result<Self, StorageError> {
+        Self::open_with_cache(path, CACHE_BYTES)
+    }
+
+    /// [`SledKv::open`] with a page cache of `cache_bytes`: what sled keeps of the data in
+    /// memory, the largest part of a host's memory once it has run for a while.
+    pub fn open_with_cache(path: &std::path::Path, cache_bytes: u64) -> Result<Self, StorageError> {
         let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES);
+            .cache_capacity(cache_bytes);
         // sled's I/O threads may still hold the file lock for a moment after a host in this
         // process (or one that just stopped) dropped its database: wait for it briefly
         // rather than refuse a reopen that would succeed a few milliseconds later.

@@ -81,8 +81,18 @@ impl Server {
 
     /// [`Server::start`] with other limits.
     pub async fn start_with(options: ApiOptions) -> Server {
+        Server::launch(options, rulebox_host::store::CACHE_BYTES).await
+    }
+
+    /// [`Server::start`] with a storage page cache of `cache_bytes`.
+    pub async fn start_with_cache(cache_bytes: u64) -> Server {
+        Server::launch(ApiOptions::default(), cache_bytes).await
+    }
+
+    async fn launch(options: ApiOptions, cache_bytes: u64) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let rulebox = Arc::new(rulebox_host::Rulebox::open(dir.path()).unwrap());
+        let rulebox =
+            Arc::new(rulebox_host::Rulebox::open_with_cache(dir.path(), cache_bytes).unwrap());
         let state = AppState::new(
             rulebox.clone(),
             Some(AdminKey::new(ADMIN).unwrap()),

@@ -137,7 +137,7 @@ pub fn serve(
         .transpose()?;
     tracing::info!(?config, "starting rulebox serve");
     let rulebox = std::sync::Arc::new(
-        rulebox_host::Rulebox::open(&config.data_dir)
+        rulebox_host::Rulebox::open_with_cache(&config.data_dir, config.cache_bytes())
             .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?,
     );
     let state = api::AppState::new(rulebox, admin_key, config.options());

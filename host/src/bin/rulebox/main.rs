@@ -76,7 +76,8 @@ enum Command {
     /// Example: RULEBOX_ADMIN_KEY=… rulebox serve --data-dir ./data --listen 127.0.0.1:8080
     Serve {
         /// A TOML file with listen, data_dir, admin_key, request_timeout_secs,
-        /// json_body_limit, plugin_body_limit.
+        /// header_timeout_secs, max_connections, json_body_limit, plugin_body_limit,
+        /// cache_mib (docs/api.md).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Where the database lives [default: rulebox-data].
