@@ -2,7 +2,7 @@
 //! `tests/plugins/`) as a wasm32-wasip2 component, so `cargo test` always runs against
 //! components built from the current sources.
 
-include!("../host/build_plugins.rs");
+include!("../crates/cli/build_plugins.rs");
 
 fn main() {
     let dir = build_plugins(&["plugins", "tests/plugins"]);

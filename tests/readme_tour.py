@@ -22,7 +22,7 @@ if not blocks:
 
 # Every command example must be exercised: either by the tour or by the tutorial.
 tested = "".join(blocks) + "".join(re.findall(r"<!-- tutorial: \w+ ?[^ ]*? -->\n```\w*\n(.*?)```", readme, re.S))
-quick_start = "rustup target add wasm32-wasip2 && cargo run -p rulebox-host -- demo"
+quick_start = "rustup target add wasm32-wasip2 && cargo run -p rulebox -- demo"
 for code in re.findall(r"```sh\n(.*?)```", readme, re.S):
     for line in code.splitlines():
         if re.search(r"\b(curl|rulebox)\b", line) and line not in tested and line != quick_start \

@@ -127,7 +127,8 @@ impl<'h> Context<'h> {
     /// `build(self)`, computed once per configuration and shared by every later call: use it
     /// for what a rule derives from its configuration alone (the parsed and checked
     /// configuration, lookup tables), and call it in [`Rule::init`](crate::Rule::init) too, so
-    /// the platform computes it once per deployment instead of once per call.
+    /// the platform computes it once per deployment instead of once per call. A rule's
+    /// [`Rule::Config`](crate::Rule::Config) is prepared this way already.
     ///
     /// The value is kept per type `T` with the configuration text it was built from, and
     /// rebuilt when the configuration differs (as between native tests with different

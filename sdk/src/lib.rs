@@ -26,16 +26,26 @@
 //!     }
 //! }
 //!
+//! impl Validate for Config {
+//!     fn validate(&self) -> Result<(), RuleError> {
+//!         if self.bonus < 0 {
+//!             return Err(RuleError::invalid_config("bonus must not be negative"));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
 //! struct WelcomeBonus;
 //!
 //! impl Rule for WelcomeBonus {
+//!     type Config = Config;
+//!
 //!     fn describe() -> Description {
 //!         Description::new("welcome-bonus", "0.1.0", "Points for joining.")
 //!             .handles(EventType::SignUp)
 //!     }
 //!
-//!     fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
-//!         let config: Config = ctx.config()?;
+//!     fn on_event(_ctx: &Context, config: &Config, _event: &Event) -> Result<Vec<Effect>, RuleError> {
 //!         Ok(vec![Effect::award(config.bonus, "welcome to the club")])
 //!     }
 //! }
@@ -48,44 +58,13 @@
 //! `target/wasm32-wasip2/release/` is the plugin.
 //!
 //! ## Configuration, once per deployment
-//! A rule whose configuration is large (campaigns, coupon templates, a tier ladder) should not
-//! parse and check it in every call. Give the parsing to [`Context::prepared`] and call the
-//! same in [`Rule::init`]: the platform runs `init` once when the plugin is deployed and starts
-//! every call from the memory it leaves, so the handlers find the result ready:
-//!
-//! ```
-//! # use rulebox_sdk::prelude::*;
-//! # #[derive(serde::Deserialize, Default)]
-//! # struct Config { bonus: Points }
-//! fn load(ctx: &Context) -> Result<Config, RuleError> {
-//!     let config: Config = ctx.config()?;
-//!     if config.bonus < 0 {
-//!         return Err(RuleError::invalid_config("bonus must not be negative"));
-//!     }
-//!     Ok(config)
-//! }
-//!
-//! struct Bonus;
-//!
-//! impl Rule for Bonus {
-//!     fn describe() -> Description {
-//!         Description::new("bonus", "0.1.0", "Points for joining.").handles(EventType::SignUp)
-//!     }
-//!
-//!     fn init(ctx: &Context) -> Result<(), RuleError> {
-//!         ctx.prepared(load).map(drop)
-//!     }
-//!
-//!     fn on_event(ctx: &Context, _event: &Event) -> Result<Vec<Effect>, RuleError> {
-//!         let config = ctx.prepared(load)?;
-//!         Ok(vec![Effect::award(config.bonus, "welcome")])
-//!     }
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! Natively (and wherever `init` did not run) `prepared` computes on first use, per thread and
-//! configuration, so tests need nothing special.
+//! A rule's [`Rule::Config`] is parsed and checked ([`Validate`], or [`Configuration`] for a
+//! configuration built from what is deployed) once per deployed
+//! configuration: the platform runs the rule's `init` when the plugin is deployed, which
+//! prepares it, and starts every call from the memory `init` leaves, so the handlers get it
+//! ready. Natively (and wherever `init` did not run) it is prepared on first use, per thread
+//! and configuration, so tests need nothing special. Anything else derived from the
+//! configuration alone can be kept the same way with [`Context::prepared`].
 //!
 //! ## Testing natively
 //! With the `testing` feature, [`testing::FakeHost`] stands in for the platform so a rule is
@@ -110,6 +89,7 @@ mod alloc;
 #[doc(hidden)]
 pub mod bindings;
 mod builders;
+mod config;
 mod context;
 pub mod geo;
 pub mod limits;
@@ -122,6 +102,7 @@ pub mod time;
 pub use bindings::exports::rulebox::plugin::rule::{Description, MemberField, RuleError};
 pub use bindings::rulebox::plugin::host::LogLevel;
 pub use bindings::rulebox::plugin::types::*;
+pub use config::{Configuration, Validate};
 pub use context::{Context, Host};
 
 /// The allocator of every plugin built with the SDK: see `alloc.rs` (feature
@@ -137,8 +118,9 @@ static ALLOCATOR: alloc::ArenaAlloc = alloc::ArenaAlloc::new();
 /// Everything a rule usually needs, in one import: `use rulebox_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Answer, Context, Description, Effect, Event, EventKind, EventType, MemberField, Money,
-        Points, Query, QueryKind, QueryType, Rule, RuleError, Timestamp, export_rule,
+        Answer, Configuration, Context, Description, Effect, Event, EventKind, EventType,
+        MemberField, Money, Points, Query, QueryKind, QueryType, Rule, RuleError, Timestamp,
+        Validate, export_rule,
     };
 }
 
@@ -146,36 +128,53 @@ pub mod prelude {
 /// [`export_rule!`]. A rule is stateless: the platform may run every call in a fresh sandbox,
 /// so anything a rule remembers must come back through the member or the configuration.
 pub trait Rule {
+    /// The rule's configuration, parsed and checked (`()` for none). The platform prepares
+    /// it once per deployment and hands it to every handler.
+    type Config: Configuration;
+
     /// What the rule is called, which events and queries it handles, and which member fields
     /// it reads. Must return the same value every time and call nothing on the host.
     fn describe() -> Description;
 
     /// Does the work that depends only on the configuration, so that calls do not repeat
-    /// it: typically `ctx.prepared(Config::load).map(drop)`, with the same `Config::load`
-    /// the handlers pass to [`Context::prepared`].
+    /// it. The default prepares [`Rule::Config`], which is all most rules need.
     ///
     /// The platform runs `init` once per deployed configuration and starts every call from
     /// the memory it leaves (see `init` in `wit/world.wit`). It may read only
     /// [`Context::config`]; anything else stops it. An `Err` here is not shown to the brand:
-    /// calls then run without the snapshot and report the error themselves. The default
-    /// prepares nothing.
+    /// calls then run without the snapshot and report the error themselves.
     fn init(ctx: &Context) -> Result<(), RuleError> {
-        let _ = ctx;
-        Ok(())
+        Self::Config::load(ctx).map(drop)
     }
 
     /// Decides the effects of `event` for its member. Called only for the event kinds listed
     /// in [`Rule::describe`].
-    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
-        let _ = (ctx, event);
+    fn on_event(
+        ctx: &Context,
+        config: &Self::Config,
+        event: &Event,
+    ) -> Result<Vec<Effect>, RuleError> {
+        let _ = (ctx, config, event);
         Err(RuleError::unsupported("this rule handles no events"))
     }
 
     /// Answers `query` without changing anything. Called only for the query kinds listed in
     /// [`Rule::describe`].
-    fn on_query(ctx: &Context, query: &Query) -> Result<Answer, RuleError> {
-        let _ = (ctx, query);
+    fn on_query(ctx: &Context, config: &Self::Config, query: &Query) -> Result<Answer, RuleError> {
+        let _ = (ctx, config, query);
         Err(RuleError::unsupported("this rule answers no queries"))
+    }
+
+    /// What the platform calls for an event: [`Rule::on_event`] with the prepared
+    /// configuration (a configuration that does not parse or check is the call's error).
+    fn run_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
+        Self::on_event(ctx, &*Self::Config::load(ctx)?, event)
+    }
+
+    /// What the platform calls for a query: [`Rule::on_query`] with the prepared
+    /// configuration.
+    fn run_query(ctx: &Context, query: &Query) -> Result<Answer, RuleError> {
+        Self::on_query(ctx, &*Self::Config::load(ctx)?, query)
     }
 }
 
@@ -205,13 +204,13 @@ macro_rules! export_rule {
                     event: $crate::Event,
                 ) -> ::core::result::Result<::std::vec::Vec<$crate::Effect>, $crate::RuleError>
                 {
-                    <$rule as $crate::Rule>::on_event(&$crate::Context::wasm(), &event)
+                    <$rule as $crate::Rule>::run_event(&$crate::Context::wasm(), &event)
                 }
 
                 fn on_query(
                     query: $crate::Query,
                 ) -> ::core::result::Result<$crate::Answer, $crate::RuleError> {
-                    <$rule as $crate::Rule>::on_query(&$crate::Context::wasm(), &query)
+                    <$rule as $crate::Rule>::run_query(&$crate::Context::wasm(), &query)
                 }
             }
 

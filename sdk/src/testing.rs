@@ -10,10 +10,11 @@
 //!
 //! struct Hello;
 //! impl Rule for Hello {
+//!     type Config = ();
 //!     fn describe() -> Description {
 //!         Description::new("hello", "0.1.0", "Tags new members.").handles(EventType::SignUp)
 //!     }
-//!     fn on_event(ctx: &Context, _event: &Event) -> Result<Vec<Effect>, RuleError> {
+//!     fn on_event(ctx: &Context, _: &(), _event: &Event) -> Result<Vec<Effect>, RuleError> {
 //!         Ok(vec![Effect::tag(format!("joined-as-{}", ctx.member().tier))])
 //!     }
 //! }
@@ -330,7 +331,7 @@ impl FakeHost {
                 "the rule does not declare {kind:?} events in describe(); the platform would not send this one"
             )));
         }
-        R::on_event(&self.context(), event)
+        R::run_event(&self.context(), event)
     }
 
     /// Runs `R`'s query handler, as the platform would: only for query kinds `R` declares,
@@ -344,7 +345,7 @@ impl FakeHost {
                 "the rule does not declare {kind:?} queries in describe(); the platform would not send this one"
             )));
         }
-        R::on_query(&self.context(), query)
+        R::run_query(&self.context(), query)
     }
 
     /// Every line the rule logged so far.

@@ -9,7 +9,7 @@
 //! ```
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
+use rulebox_sandbox::{Limits, Sandbox, SandboxConfig};
 use rulebox_sdk::Rule;
 use rulebox_tests::bench::calls::{fixtures, prepare, run_native, run_sandboxed};
 

@@ -12,6 +12,8 @@ use rulebox_sdk::prelude::*;
 pub struct FlatPoints;
 
 impl Rule for FlatPoints {
+    type Config = ();
+
     fn describe() -> Description {
         Description::new("flat-points", VERSION, "Test rule: flat points per yuan.")
             .handles(EventType::Purchase)
@@ -19,7 +21,7 @@ impl Rule for FlatPoints {
             .handles(EventType::CheckIn)
     }
 
-    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
+    fn on_event(ctx: &Context, _: &(), event: &Event) -> Result<Vec<Effect>, RuleError> {
         match &event.kind {
             EventKind::Purchase(p) => Ok(vec![Effect::award(p.paid / 100 * MULTIPLIER, format!("v{VERSION}"))]),
             EventKind::ReferralAccepted(r) => Ok(vec![Effect::award(10 * (4 - i64::from(r.level)), format!("referral level {}", r.level))]),

@@ -18,19 +18,17 @@ pub fn plugin_wasm(name: &str) -> Vec<u8> {
 }
 
 /// A sandbox with default settings (no compile cache).
-pub fn sandbox() -> rulebox_host::sandbox::Sandbox {
-    rulebox_host::sandbox::Sandbox::new(Default::default()).expect("sandbox starts")
+pub fn sandbox() -> rulebox_sandbox::Sandbox {
+    rulebox_sandbox::Sandbox::new(Default::default()).expect("sandbox starts")
 }
 
 /// Calls `plugin` on a purchase event of member `m-1` with configuration `config`.
 pub fn call_purchase(
-    sandbox: &rulebox_host::sandbox::Sandbox,
-    plugin: &rulebox_host::sandbox::Plugin,
+    sandbox: &rulebox_sandbox::Sandbox,
+    plugin: &rulebox_sandbox::Plugin,
     config: serde_json::Value,
-) -> Result<
-    rulebox_host::sandbox::CallReport<Vec<rulebox_host::sandbox::bindings::Effect>>,
-    rulebox_host::sandbox::PluginFailure,
-> {
+) -> Result<rulebox_sandbox::CallReport<Vec<rulebox_world::Effect>>, rulebox_sandbox::PluginFailure>
+{
     use rulebox_sdk::testing::{event, line, purchase};
     let sdk_event = event(
         "e-1",
@@ -38,14 +36,14 @@ pub fn call_purchase(
         1_773_538_200_000,
         purchase("o-1", "s-1", vec![line("p-1", "tea", 2, 1800)]),
     );
-    let event = rulebox_host::convert(&sdk_event).unwrap();
-    let member = rulebox_host::convert(&rulebox_sdk::testing::member("m-1")).unwrap();
-    let env = rulebox_host::sandbox::CallEnv {
+    let event = rulebox_world::convert(&sdk_event).unwrap();
+    let member = rulebox_world::convert(&rulebox_sdk::testing::member("m-1")).unwrap();
+    let env = rulebox_sandbox::CallEnv {
         member,
         at: 1_773_538_200_000,
         config: config.to_string().into(),
         seed: 7,
-        data: std::sync::Arc::new(rulebox_host::sandbox::NoData),
+        data: std::sync::Arc::new(rulebox_sandbox::NoData),
     };
     sandbox.on_event(plugin, env, &event)
 }

@@ -1,4 +1,4 @@
-//! Access (issue 7, item 5): every route of `rulebox_host::api::routes()` refuses a missing
+//! Access (issue 7, item 5): every route of `rulebox_api::routes()` refuses a missing
 //! key, a malformed `Authorization` header, a well-formed key that does not exist, a revoked
 //! key, another brand's key and a key without the route's scope, each with the documented
 //! status and code; and no key ever appears in the server's logs or in an answer other than
@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use common::{ADMIN, Answer, Server, concrete};
 use reqwest::Method;
 use reqwest::header::HeaderValue;
-use rulebox_host::api;
-use rulebox_host::auth::Scope;
+use rulebox_api as api;
+use rulebox_engine::auth::Scope;
 use serde_json::json;
 
 /// Everything every `tracing` event of this process wrote, at every level.

@@ -15,7 +15,7 @@ mod common;
 use base64::Engine;
 use common::{ADMIN, Answer, FLAT_EVENTS, FLAT_V1, FLAT_V2, Server, WELCOME, concrete};
 use reqwest::Method;
-use rulebox_host::api::{self, ApiOptions};
+use rulebox_api::{self as api, ApiOptions};
 use rulebox_sdk::testing::{event, line, purchase, sign_up};
 use rulebox_tests::plugin_wasm;
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! The plugin contract as a built component: what a plugin imports and exports.
 
-use rulebox_host::sandbox::{Limits, LoadError};
+use rulebox_sandbox::{Limits, LoadError};
 use rulebox_tests::{plugin_wasm, sandbox};
 
 #[test]

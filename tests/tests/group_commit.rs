@@ -8,12 +8,10 @@ mod common;
 
 use anyhow::Result;
 use proptest::prelude::*;
-use rulebox_host::Rulebox;
-use rulebox_host::demo::data::{self, BRAND, DEMO_EPOCH};
-use rulebox_host::pipeline::{EventOutcome, PipelineError};
-use rulebox_host::sandbox::bindings::{
-    Event, EventKind, LineItem, Purchase, Referral, Refund, SignUp, Visit,
-};
+use rulebox_cli::demo::data::{self, BRAND, DEMO_EPOCH};
+use rulebox_engine::Rulebox;
+use rulebox_engine::pipeline::{EventOutcome, PipelineError};
+use rulebox_world::{Event, EventKind, LineItem, Purchase, Referral, Refund, SignUp, Visit};
 
 const SEED: u64 = 7;
 /// Demo members `m-00001…m-00006`, plus up to three signing up in the stream.
@@ -21,7 +19,7 @@ const MEMBERS: usize = 6;
 
 fn demo_host() -> Result<Rulebox> {
     let rb = Rulebox::in_memory()?;
-    rulebox_host::demo::load(&rb, SEED, MEMBERS)?;
+    rulebox_cli::demo::load(&rb, SEED, MEMBERS)?;
     Ok(rb)
 }
 

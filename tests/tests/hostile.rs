@@ -17,17 +17,17 @@ use std::time::{Duration, Instant};
 
 use common::{aborted, flat_manifest, proptest_config};
 use proptest::prelude::*;
-use rulebox_host::Rulebox;
-use rulebox_host::pipeline::EventOutcome;
-use rulebox_host::registry::{FailurePolicy, Manifest, RegistryError};
-use rulebox_host::sandbox::bindings::{Effect, Event, EventType, GeoPoint, Product, QueryType};
-use rulebox_host::sandbox::{
+use rulebox_engine::Rulebox;
+use rulebox_engine::pipeline::EventOutcome;
+use rulebox_engine::registry::{FailurePolicy, Manifest, RegistryError};
+use rulebox_sandbox::{
     FailureCause, Limits, LoadError, MAX_IDS_PER_HOST_CALL, MIN_TRANSFER_BYTES, PluginFailure,
     RuleErrorView, Sandbox, SandboxConfig,
 };
-use rulebox_host::store::model::{Brand, MemberProfile, Stock, Store};
-use rulebox_host::store::{Db, KvStore, MemoryKv};
+use rulebox_store::model::{Brand, MemberProfile, Stock, Store};
+use rulebox_store::{Db, KvStore, MemoryKv};
 use rulebox_tests::{call_purchase, plugin_wasm, sandbox};
+use rulebox_world::{Effect, Event, EventType, GeoPoint, Product, QueryType};
 use serde_json::{Value, json};
 
 /// 2026-03-15 09:30 in UTC+8.

@@ -2,8 +2,8 @@
 //! snapshot it leaves: same answers as without it, less work per call, still a fresh
 //! instance per call, and a plugin whose `init` misbehaves still runs, without the snapshot.
 
-use rulebox_host::fixtures::run_case;
-use rulebox_host::sandbox::{FailureCause, InitOutcome, Limits, Plugin, Sandbox, SandboxConfig};
+use rulebox_cli::fixtures::run_case;
+use rulebox_sandbox::{FailureCause, InitOutcome, Limits, Plugin, Sandbox, SandboxConfig};
 use rulebox_tests::bench::calls::{demo_config, fixtures};
 use rulebox_tests::{call_purchase, plugin_wasm, sandbox};
 use serde_json::{Value, json};
@@ -218,4 +218,15 @@ fn plugins_loaded_from_the_same_artefact_share_one_compiled_copy() {
     assert_eq!(sandbox.resident_components(), 1);
     drop(other);
     assert_eq!(sandbox.resident_components(), 0);
+}
+
+#[test]
+fn init_is_read_off_the_export_section() {
+    let plugin = plugin_wasm("points_accrual");
+    assert!(
+        rulebox_sandbox::exports_init(&plugin),
+        "an SDK plugin exports init"
+    );
+    // The smallest component: a header and no exports.
+    assert!(!rulebox_sandbox::exports_init(b"\0asm\x0d\x00\x01\x00"));
 }

@@ -1,11 +1,11 @@
 //! The demo brand's member journey through all four rules, end to end: every effect and
 //! answer checked, and the whole journey replayed to prove it deterministic.
 
-use rulebox_host::Rulebox;
-use rulebox_host::demo::{self, FRIEND, MEMBER, Outcome, Step};
-use rulebox_host::pipeline::{EventOutcome, QueryOutcome};
-use rulebox_host::sandbox::bindings::{Answer, CouponAnswer, Effect, RecommendationAnswer};
-use rulebox_host::store::model::LedgerKind;
+use rulebox_cli::demo::{self, FRIEND, MEMBER, Outcome, Step};
+use rulebox_engine::Rulebox;
+use rulebox_engine::pipeline::{EventOutcome, QueryOutcome};
+use rulebox_store::model::LedgerKind;
+use rulebox_world::{Answer, CouponAnswer, Effect, RecommendationAnswer};
 
 const BRAND: &str = demo::data::BRAND;
 
@@ -91,7 +91,7 @@ fn a_member_journey_through_all_four_rules() {
     assert_eq!(awards(s), vec![(50, "sign-up bonus (store-qr)".to_owned())]);
     assert!(effects(s).contains(&(
         "tier-upgrade".into(),
-        Effect::SetTier(rulebox_host::sandbox::bindings::TierChange {
+        Effect::SetTier(rulebox_world::TierChange {
             tier: "green".into(),
             reason: "new member starts on green".into()
         })
@@ -280,8 +280,8 @@ fn the_journey_is_deterministic() {
 /// very next query, and so is a store's change of opening hours.
 #[test]
 fn recommendations_follow_stock_and_store_changes_at_once() {
-    use rulebox_host::sandbox::bindings::{Place, Query, QueryKind};
-    use rulebox_host::store::model::Stock;
+    use rulebox_store::model::Stock;
+    use rulebox_world::{Place, Query, QueryKind};
 
     let (rb, _) = play();
     // The journey's 15:00 query: Wed 11 Mar 2026, Shanghai time.

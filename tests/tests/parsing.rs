@@ -16,8 +16,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
-use rulebox_host::registry::Manifest;
-use rulebox_host::sandbox::{Limits, Plugin, Sandbox};
+use rulebox_engine::registry::Manifest;
+use rulebox_sandbox::{Limits, Plugin, Sandbox};
 use rulebox_sdk::testing::Fixture;
 use rulebox_tests::plugin_wasm;
 use serde_json::{Value, json};
@@ -388,8 +388,8 @@ proptest! {
 /// store, and deploying the very same manifest again was refused as `VersionExists`.
 #[test]
 fn deploying_the_same_manifest_twice_is_a_no_op_whatever_floats_its_config_holds() {
-    let rb = rulebox_host::Rulebox::in_memory().unwrap();
-    rb.put_brand(&rulebox_host::store::model::Brand {
+    let rb = rulebox_engine::Rulebox::in_memory().unwrap();
+    rb.put_brand(&rulebox_store::model::Brand {
         id: "tea".into(),
         ..Default::default()
     })
@@ -448,7 +448,7 @@ proptest! {
         if let Ok(cases) = Fixture::parse(&document.to_string()) {
             for case in &cases {
                 let _ = case.member_view();
-                let _ = rulebox_host::fixtures::run_case(&fixtures.sandbox, plugin, case);
+                let _ = rulebox_cli::fixtures::run_case(&fixtures.sandbox, plugin, case);
             }
         }
     }

@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::{FLAT_EVENT_TYPES, aborted, host_event, memory_host};
-use rulebox_host::Rulebox;
-use rulebox_host::pipeline::{EventOutcome, PipelineError};
-use rulebox_host::registry::{FailurePolicy, Manifest, RegistryError};
-use rulebox_host::sandbox::bindings::{Effect, Event, EventType};
-use rulebox_host::sandbox::{FailureCause, Limits};
-use rulebox_host::store::model::{Brand, LedgerEntry, LedgerKind, MemberProfile};
+use rulebox_engine::Rulebox;
+use rulebox_engine::pipeline::{EventOutcome, PipelineError};
+use rulebox_engine::registry::{FailurePolicy, Manifest, RegistryError};
+use rulebox_sandbox::{FailureCause, Limits};
 use rulebox_sdk::testing::{line, purchase, sign_up, tick};
 use rulebox_sdk::{EventKind, LineItem, Referral, Refund, SignUp};
+use rulebox_store::model::{Brand, LedgerEntry, LedgerKind, MemberProfile};
 use rulebox_tests::plugin_wasm;
+use rulebox_world::{Effect, Event, EventType};
 use serde_json::{Value, json};
 
 const BRAND: &str = "tea";
@@ -732,14 +732,14 @@ fn invalid_events_are_refused_with_a_typed_error_and_commit_nothing() -> Result<
     let mut other_brand = purchase_event("e-coffee", "m-1", "o-c", 1000);
     other_brand.brand = "coffee".into();
     let mut overpaid = purchase_event("e-overpaid", "m-1", "o-2", 1000);
-    let rulebox_host::sandbox::bindings::EventKind::Purchase(p) = &mut overpaid.kind else {
+    let rulebox_world::EventKind::Purchase(p) = &mut overpaid.kind else {
         unreachable!("purchase_event builds purchases")
     };
     p.paid = p.total + 1;
     let second_signup = signup_event("e-signup-again", "m-1");
     let same_order = purchase_event("e-buy-again", "m-1", "o-1", 1000);
     // Times outside 1970..=9999 would overflow the calendar arithmetic of the rules.
-    let out_of_time: Vec<_> = [-1, i64::MAX, rulebox_host::validate::MAX_TIME_MS + 1]
+    let out_of_time: Vec<_> = [-1, i64::MAX, rulebox_world::validate::MAX_TIME_MS + 1]
         .into_iter()
         .map(|at| {
             let mut event = purchase_event(&format!("e-at-{at}"), "m-1", "o-3", 1000);
@@ -785,7 +785,7 @@ fn invalid_events_are_refused_with_a_typed_error_and_commit_nothing() -> Result<
     }
 
     // A query's time too.
-    use rulebox_host::sandbox::bindings::{GeoPoint, Place, Query, QueryKind};
+    use rulebox_world::{GeoPoint, Place, Query, QueryKind};
     let err = rb
         .query(Query {
             brand: BRAND.into(),

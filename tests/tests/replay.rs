@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use common::{FLAT_V1, FLAT_V2, Server, flat_manifest, host_event, memory_host};
 use reqwest::Method;
-use rulebox_host::Rulebox;
-use rulebox_host::pipeline::{
+use rulebox_engine::Rulebox;
+use rulebox_engine::pipeline::{
     EventOutcome, PipelineError, ReplayItem, ReplayReport, ReplayStatus, ReplaySummary,
 };
-use rulebox_host::registry::{FailurePolicy, Manifest, RegistryError};
-use rulebox_host::sandbox::bindings::{Effect, Event, EventType};
-use rulebox_host::store::model::MemberProfile;
+use rulebox_engine::registry::{FailurePolicy, Manifest, RegistryError};
 use rulebox_sdk::testing::{line, purchase};
 use rulebox_sdk::{EventKind, Visit};
+use rulebox_store::model::MemberProfile;
 use rulebox_tests::plugin_wasm;
+use rulebox_world::{Effect, Event, EventType};
 use serde_json::{Value, json};
 
 const BRAND: &str = "tea";
@@ -91,7 +91,7 @@ fn check_in_event(id: &str) -> Event {
 
 /// The host's form of an SDK effect.
 fn effect(sdk: rulebox_sdk::Effect) -> Effect {
-    rulebox_host::convert(&sdk).unwrap()
+    rulebox_world::convert(&sdk).unwrap()
 }
 
 fn award(amount: i64, reason: &str) -> Vec<Effect> {
@@ -491,7 +491,7 @@ fn plugin_stats_count_every_call_failures_by_cause_and_observed_percentiles() ->
 }
 
 /// Percentiles are values observed, in order, and the max is the largest observed.
-fn check_percentiles(what: &str, p: rulebox_host::pipeline::Percentiles, observed: &[u64]) {
+fn check_percentiles(what: &str, p: rulebox_engine::pipeline::Percentiles, observed: &[u64]) {
     let (min, max) = (
         *observed.iter().min().unwrap(),
         *observed.iter().max().unwrap(),

@@ -1,7 +1,7 @@
 //! `rulebox test`: fixture cases run against the compiled plugin in the real sandbox.
 
-use rulebox_host::fixtures::run_case;
-use rulebox_host::sandbox::Limits;
+use rulebox_cli::fixtures::run_case;
+use rulebox_sandbox::Limits;
 use rulebox_sdk::testing::Fixture;
 use rulebox_tests::{plugin_wasm, sandbox};
 

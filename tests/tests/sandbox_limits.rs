@@ -1,6 +1,6 @@
 //! Hostile plugins are stopped with the right typed error, and the sandbox keeps serving.
 
-use rulebox_host::sandbox::{FailureCause, Limits, Plugin, Sandbox};
+use rulebox_sandbox::{FailureCause, Limits, Plugin, Sandbox};
 use rulebox_tests::{call_purchase, plugin_wasm, sandbox};
 use serde_json::json;
 
@@ -104,7 +104,7 @@ fn enormous_output_is_refused() {
     assert_eq!(
         cause(&sandbox, &plugin, "huge-string"),
         FailureCause::TransferTooLarge {
-            limit_bytes: rulebox_host::sandbox::MIN_TRANSFER_BYTES
+            limit_bytes: rulebox_sandbox::MIN_TRANSFER_BYTES
         }
     );
     still_serves(&sandbox, &plugin);

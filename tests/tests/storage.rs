@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rulebox_host::Rulebox;
-use rulebox_host::pipeline::PipelineError;
-use rulebox_host::registry::Manifest;
-use rulebox_host::sandbox::bindings::{Event, EventType};
-use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
-use rulebox_host::store::model::Brand;
-use rulebox_host::store::{Batch, Committed, Entries, KvStore, MemoryKv, StorageError};
+use rulebox_engine::Rulebox;
+use rulebox_engine::pipeline::PipelineError;
+use rulebox_engine::registry::Manifest;
+use rulebox_sandbox::{Limits, Sandbox, SandboxConfig};
 use rulebox_sdk::testing::{event, sign_up};
+use rulebox_store::model::Brand;
+use rulebox_store::{Batch, Committed, Entries, KvStore, MemoryKv, StorageError};
 use rulebox_tests::plugin_wasm;
+use rulebox_world::{Event, EventType};
 
 fn welcome_manifest() -> Manifest {
     serde_json::from_value(serde_json::json!({
@@ -28,7 +28,7 @@ fn setup(rb: &Rulebox) {
 
 fn signup(id: &str, member: &str) -> Event {
     let mut e: Event =
-        rulebox_host::convert(&event(id, member, 1_773_538_200_000, sign_up("app"))).unwrap();
+        rulebox_world::convert(&event(id, member, 1_773_538_200_000, sign_up("app"))).unwrap();
     e.brand = "tea".into();
     e
 }

@@ -89,6 +89,8 @@ use crate::verdict::{EMPTY_CART, Judged, PricedCart, Situation, UNKNOWN_TEMPLATE
 pub struct CouponEligibility;
 
 impl Rule for CouponEligibility {
+    type Config = Rules;
+
     fn describe() -> Description {
         Description::new(
             "coupon-eligibility",
@@ -102,28 +104,26 @@ impl Rule for CouponEligibility {
         .reads(MemberField::Activity)
     }
 
-    /// Parses and checks the configuration once per deployment, not once per call.
-    fn init(ctx: &Context) -> Result<(), RuleError> {
-        ctx.prepared(load).map(drop)
-    }
-
-    fn on_query(ctx: &Context, query: &Query) -> Result<Answer, RuleError> {
+    fn on_query(ctx: &Context, rules: &Rules, query: &Query) -> Result<Answer, RuleError> {
         let QueryKind::CouponEligibility(cart) = &query.kind else {
             return Err(RuleError::unsupported(
                 "coupon-eligibility only answers coupon-eligibility queries",
             ));
         };
-        let rules = ctx.prepared(load)?;
-        let answer = answer(&rules, ctx.member(), query.at, cart)?;
+        let answer = answer(rules, ctx.member(), query.at, cart)?;
         Ok(Answer::CouponEligibility(answer))
     }
 }
 
 export_rule!(CouponEligibility);
 
-/// The brand's coupon templates, parsed and checked.
-fn load(ctx: &Context) -> Result<Rules, RuleError> {
-    ctx.config::<Config>()?.validate()
+/// The brand's coupon templates, checked and indexed from the deployed [`Config`].
+impl Configuration for Rules {
+    type Json = Config;
+
+    fn from_json(config: Config) -> Result<Rules, RuleError> {
+        config.validate()
+    }
 }
 
 /// The answer for `member` with `cart` at `at`, under `rules`.

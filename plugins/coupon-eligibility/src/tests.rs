@@ -135,7 +135,7 @@ fn other_queries_are_unsupported() {
         ..query_at(T, "s-1", vec![])
     };
     assert!(matches!(
-        CouponEligibility::on_query(&host.context(), &q),
+        CouponEligibility::run_query(&host.context(), &q),
         Err(RuleError::Unsupported(_))
     ));
 }

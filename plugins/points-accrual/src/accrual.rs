@@ -105,7 +105,7 @@ pub fn purchase_points(
         reason.push_str(&format!(" ({})", line_labels.join(", ")));
     }
     // Leave room for the daily-cap note, so that it is never the part cut off.
-    let reason = crate::shorten(reason, crate::MAX_REASON_BYTES - 128);
+    let reason = crate::shorten(reason, rulebox_sdk::limits::MAX_TEXT_BYTES - 128);
     Ok(Accrual { points, reason })
 }
 

@@ -111,16 +111,9 @@ pub struct Hours {
     pub until: i64,
 }
 
-impl Config {
-    /// Reads the rule's configuration from the host and validates it.
-    pub fn load(ctx: &Context) -> Result<Config, RuleError> {
-        let config: Config = ctx.config()?;
-        config.validate()?;
-        Ok(config)
-    }
-
+impl Validate for Config {
     /// Checks every value, naming the first offending key.
-    pub fn validate(&self) -> Result<(), RuleError> {
+    fn validate(&self) -> Result<(), RuleError> {
         if self.rate.points < 0 {
             return Err(invalid(format!(
                 "rate.points must not be negative (got {}); set 0 to earn nothing on purchases",
@@ -172,7 +165,9 @@ impl Config {
         }
         Ok(())
     }
+}
 
+impl Config {
     /// The multiplier in percent for the member's tier (100 when the tier is not listed).
     pub fn tier_percent(&self, tier: &str) -> i64 {
         self.tier_multipliers.get(tier).copied().unwrap_or(100)

@@ -65,18 +65,18 @@
 pub mod accrual;
 pub mod config;
 
+use rulebox_sdk::limits::MAX_TEXT_BYTES;
 use rulebox_sdk::prelude::*;
 use rulebox_sdk::time::{end_of_month_after, local};
 
 pub use config::Config;
 
-/// The host refuses award reasons longer than this many bytes.
-pub const MAX_REASON_BYTES: usize = 1024;
-
 /// The rule.
 pub struct PointsAccrual;
 
 impl Rule for PointsAccrual {
+    type Config = Config;
+
     fn describe() -> Description {
         Description::new(
             "points-accrual",
@@ -92,14 +92,8 @@ impl Rule for PointsAccrual {
         .reads(MemberField::Activity)
     }
 
-    /// Parses and checks the configuration once per deployment, not once per call.
-    fn init(ctx: &Context) -> Result<(), RuleError> {
-        ctx.prepared(Config::load).map(drop)
-    }
-
-    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
-        let config = ctx.prepared(Config::load)?;
-        let awards = awards_for(ctx, &config, event)?;
+    fn on_event(ctx: &Context, config: &Config, event: &Event) -> Result<Vec<Effect>, RuleError> {
+        let awards = awards_for(ctx, config, event)?;
         let awards = if config.daily_cap > 0 && !awards.is_empty() {
             apply_daily_cap(config.daily_cap, ctx.member().today.points_earned, awards)
         } else {
@@ -231,7 +225,7 @@ pub fn apply_daily_cap(
 
 /// Shortens a reason to what the host accepts, on a character boundary.
 fn fit_reason(reason: String) -> String {
-    shorten(reason, MAX_REASON_BYTES)
+    shorten(reason, MAX_TEXT_BYTES)
 }
 
 /// Shortens `reason` to at most `max` bytes (`max` ≥ 3), ending it with "…" when cut.

@@ -656,14 +656,22 @@ fn long_reasons_are_shortened_for_the_host() {
     let effects = run(config, SUN_0930, order(20_000, lines.clone())).unwrap();
     let reason = &award(&effects[0]).reason;
     assert_eq!(award(&effects[0]).amount, 400);
-    assert!(reason.len() <= MAX_REASON_BYTES, "{}", reason.len());
+    assert!(
+        reason.len() <= rulebox_sdk::limits::MAX_TEXT_BYTES,
+        "{}",
+        reason.len()
+    );
     assert!(reason.ends_with('…'));
     // The daily-cap note survives the shortening.
     let capped = regular().with_today(0, 0, 100);
     let config = json!({ "product_multipliers": products, "daily_cap": 300 });
     let effects = run_as(capped, config, SUN_0930, order(20_000, lines)).unwrap();
     let reason = &award(&effects[0]).reason;
-    assert!(reason.len() <= MAX_REASON_BYTES, "{}", reason.len());
+    assert!(
+        reason.len() <= rulebox_sdk::limits::MAX_TEXT_BYTES,
+        "{}",
+        reason.len()
+    );
     assert!(
         reason.ends_with("…; 200 of 400 points, daily cap 300 reached"),
         "{reason}"

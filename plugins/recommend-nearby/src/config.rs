@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rulebox_sdk::{Context, RuleError};
+use rulebox_sdk::{RuleError, Validate};
 
 /// The brand's settings for this rule. Every key is optional; see the crate docs for the
 /// table of keys and defaults.
@@ -86,16 +86,9 @@ pub const MAX_STORES: u32 = 50;
 /// Largest UTC offset accepted, exclusive: a day.
 const MAX_OFFSET_MINUTES: i32 = 24 * 60;
 
-impl Config {
-    /// The rule's configuration, parsed and checked.
-    pub fn load(ctx: &Context) -> Result<Config, RuleError> {
-        let config: Config = ctx.config()?;
-        config.validate()?;
-        Ok(config)
-    }
-
+impl Validate for Config {
     /// Checks values that parse but make no sense, naming the key at fault.
-    pub fn validate(&self) -> Result<(), RuleError> {
+    fn validate(&self) -> Result<(), RuleError> {
         let bad = |message: String| Err(RuleError::invalid_config(message));
         if self.radius_m == 0 {
             return bad("radius_m must be at least 1 metre (default 3000)".into());
@@ -131,7 +124,9 @@ impl Config {
         }
         Ok(())
     }
+}
 
+impl Config {
     /// How many items to return for a query asking for `limit` (0 = as many as allowed).
     pub fn item_cap(&self, limit: u32) -> usize {
         let n = if limit == 0 {

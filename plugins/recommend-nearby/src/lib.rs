@@ -81,6 +81,8 @@ pub use score::{Scored, Scorer, Taste, rank_component, stock_component};
 pub struct RecommendNearby;
 
 impl Rule for RecommendNearby {
+    type Config = Config;
+
     fn describe() -> Description {
         Description::new(
             "recommend-nearby",
@@ -93,18 +95,12 @@ impl Rule for RecommendNearby {
         .reads(MemberField::Tags)
     }
 
-    /// Parses and checks the configuration once per deployment, not once per call.
-    fn init(ctx: &Context) -> Result<(), RuleError> {
-        ctx.prepared(Config::load).map(drop)
-    }
-
-    fn on_query(ctx: &Context, query: &Query) -> Result<Answer, RuleError> {
+    fn on_query(ctx: &Context, config: &Config, query: &Query) -> Result<Answer, RuleError> {
         let QueryKind::Recommendation(place) = &query.kind else {
             return Err(RuleError::unsupported(
                 "recommend-nearby only answers recommendation queries",
             ));
         };
-        let config = ctx.prepared(Config::load)?;
         check_location(place.location)?;
         let day_part = rulebox_sdk::time::day_part(query.at, config.utc_offset_minutes)?;
         let cap = config.item_cap(place.limit);
@@ -118,7 +114,7 @@ impl Rule for RecommendNearby {
 
         let stores = nearest_first(
             ctx.stores_near(place.location, radius, config.max_stores),
-            &config,
+            config,
         );
         if !stores.iter().any(|s| s.open_now) {
             return answer(vec![], vec![format!("no open store within {radius} m")]);
@@ -145,7 +141,7 @@ impl Rule for RecommendNearby {
                 continue;
             }
 
-            let items = recommend(ctx, &config, day_part, store, &candidates, cap);
+            let items = recommend(ctx, config, day_part, store, &candidates, cap);
             let mut notes = Vec::new();
             if !passed.is_empty() {
                 notes.push(format!(

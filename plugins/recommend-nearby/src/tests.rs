@@ -532,7 +532,7 @@ impl Counting {
         *self.calls.borrow_mut().entry(name).or_default() += 1;
     }
     fn run(&self, q: &Query) -> Result<Answer, RuleError> {
-        RecommendNearby::on_query(&Context::new(self), q)
+        RecommendNearby::run_query(&Context::new(self), q)
     }
     fn calls(&self) -> BTreeMap<&'static str, u32> {
         self.calls.borrow().clone()
@@ -629,7 +629,9 @@ fn other_queries_are_unsupported() {
     };
     let host = Counting::new(one_store());
     assert!(matches!(host.run(&q), Err(RuleError::Unsupported(_))));
-    assert!(host.calls().is_empty());
+    // The configuration is prepared before any handler runs; nothing else is read.
+    let expected: BTreeMap<&str, u32> = [("config", 1)].into();
+    assert_eq!(host.calls(), expected);
 }
 
 // ----- fixtures ---------------------------------------------------------------------------

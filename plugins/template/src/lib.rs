@@ -31,6 +31,9 @@ impl Default for Config {
 pub struct Template;
 
 impl Rule for Template {
+    /// The platform parses and checks it once per deployment and hands it to every call.
+    type Config = Config;
+
     fn describe() -> Description {
         Description::new(
             "template",
@@ -41,14 +44,7 @@ impl Rule for Template {
         .reads(MemberField::Attributes)
     }
 
-    /// Optional: parse and check the configuration once per deployment instead of once per
-    /// call. The handlers ask for the same `load` through `ctx.prepared`.
-    fn init(ctx: &Context) -> Result<(), RuleError> {
-        ctx.prepared(load).map(drop)
-    }
-
-    fn on_event(ctx: &Context, _event: &Event) -> Result<Vec<Effect>, RuleError> {
-        let config = ctx.prepared(load)?;
+    fn on_event(ctx: &Context, config: &Config, _event: &Event) -> Result<Vec<Effect>, RuleError> {
         let visits = match ctx.member().attribute("check-ins") {
             Some(n) => n.parse::<u32>().map_err(|_| {
                 RuleError::invalid_input(format!("attribute check-ins is {n:?}, not a number"))
@@ -65,15 +61,16 @@ impl Rule for Template {
 
 export_rule!(Template);
 
-/// The configuration, parsed and checked.
-fn load(ctx: &Context) -> Result<Config, RuleError> {
-    let config: Config = ctx.config()?;
-    if config.visits_for_regular == 0 {
-        return Err(RuleError::invalid_config(
-            "visits_for_regular must be at least 1",
-        ));
+/// Checked once per deployment; the brand sees the error in every call's outcome.
+impl Validate for Config {
+    fn validate(&self) -> Result<(), RuleError> {
+        if self.visits_for_regular == 0 {
+            return Err(RuleError::invalid_config(
+                "visits_for_regular must be at least 1",
+            ));
+        }
+        Ok(())
     }
-    Ok(config)
 }
 
 #[cfg(test)]

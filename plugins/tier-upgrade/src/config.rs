@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rulebox_sdk::{Activity, Money, Points, RuleError};
+use rulebox_sdk::{Activity, Configuration, Money, Points, RuleError};
 
 /// Longest tier name, tag or coupon template id the host accepts (its `MAX_NAME`).
 const MAX_NAME: usize = 64;
@@ -131,6 +131,15 @@ impl QualifyBy {
 #[derive(Debug)]
 pub struct Ladder {
     config: Config,
+}
+
+/// The ladder is what the rule works from; the brand deploys its [`Config`].
+impl Configuration for Ladder {
+    type Json = Config;
+
+    fn from_json(config: Config) -> Result<Ladder, RuleError> {
+        Ladder::new(config)
+    }
 }
 
 impl Ladder {

@@ -63,6 +63,8 @@ use rulebox_sdk::{LogLevel, MemberView};
 pub struct TierUpgrade;
 
 impl Rule for TierUpgrade {
+    type Config = Ladder;
+
     fn describe() -> Description {
         Description::new(
             "tier-upgrade",
@@ -77,22 +79,16 @@ impl Rule for TierUpgrade {
         .reads(MemberField::Tags)
     }
 
-    /// Parses and checks the configuration once per deployment, not once per call.
-    fn init(ctx: &Context) -> Result<(), RuleError> {
-        ctx.prepared(load).map(drop)
-    }
-
-    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
-        let ladder = ctx.prepared(load)?;
+    fn on_event(ctx: &Context, ladder: &Ladder, event: &Event) -> Result<Vec<Effect>, RuleError> {
         let date = local_date(event.occurred_at, ladder.config().utc_offset_minutes)?;
         let member = ctx.member();
         match &event.kind {
-            EventKind::SignUp(_) => Ok(sign_up(&ladder, member)),
-            EventKind::Purchase(_) => upgrade(&ladder, member, event.occurred_at, &date),
+            EventKind::SignUp(_) => Ok(sign_up(ladder, member)),
+            EventKind::Purchase(_) => upgrade(ladder, member, event.occurred_at, &date),
             EventKind::ScheduledTick(tick)
                 if tick.schedule == ladder.config().downgrade_schedule =>
             {
-                downgrade(ctx, &ladder, member, event.occurred_at, &date)
+                downgrade(ctx, ladder, member, event.occurred_at, &date)
             }
             EventKind::ScheduledTick(_) => Ok(Vec::new()),
             other => Err(RuleError::unsupported(format!(
@@ -104,11 +100,6 @@ impl Rule for TierUpgrade {
 }
 
 export_rule!(TierUpgrade);
-
-/// The brand's ladder, parsed and checked.
-fn load(ctx: &Context) -> Result<Ladder, RuleError> {
-    Ladder::new(ctx.config()?)
-}
 
 /// Sign-up: members off the ladder start on the entry tier; members on it get their tag.
 fn sign_up(ladder: &Ladder, member: &MemberView) -> Vec<Effect> {

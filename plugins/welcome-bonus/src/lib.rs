@@ -45,10 +45,23 @@ impl Default for Config {
     }
 }
 
+impl Validate for Config {
+    fn validate(&self) -> Result<(), RuleError> {
+        if self.bonus < 0 || self.channel_bonus.values().any(|&b| b < 0) {
+            return Err(RuleError::invalid_config(
+                "bonus and channel_bonus must not be negative; set 0 to give nothing",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The rule.
 pub struct WelcomeBonus;
 
 impl Rule for WelcomeBonus {
+    type Config = Config;
+
     fn describe() -> Description {
         Description::new(
             "welcome-bonus",
@@ -58,19 +71,12 @@ impl Rule for WelcomeBonus {
         .handles(EventType::SignUp)
     }
 
-    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
+    fn on_event(_ctx: &Context, config: &Config, event: &Event) -> Result<Vec<Effect>, RuleError> {
         let EventKind::SignUp(sign_up) = &event.kind else {
             return Err(RuleError::unsupported(
                 "welcome-bonus only handles sign-ups",
             ));
         };
-        let config: Config = ctx.config()?;
-        if config.bonus < 0 || config.channel_bonus.values().any(|&b| b < 0) {
-            return Err(RuleError::invalid_config(
-                "bonus and channel_bonus must not be negative; set 0 to give nothing",
-            ));
-        }
-
         let mut effects = Vec::new();
         let extra = config
             .channel_bonus
@@ -94,7 +100,7 @@ impl Rule for WelcomeBonus {
             effects.push(Effect::coupon(template.clone(), event.occurred_at, until));
         }
         if !config.tag.is_empty() {
-            effects.push(Effect::tag(config.tag));
+            effects.push(Effect::tag(config.tag.clone()));
         }
         Ok(effects)
     }

@@ -10,14 +10,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rulebox_host::convert;
-use rulebox_host::sandbox::bindings::{Event, MemberView, Query};
-use rulebox_host::sandbox::{
-    CallEnv, CallReport, InitOutcome, Limits, Plugin, Sandbox, SandboxConfig,
-};
-use rulebox_host::store::Catalog;
+use rulebox_sandbox::{CallEnv, CallReport, InitOutcome, Limits, Plugin, Sandbox, SandboxConfig};
 use rulebox_sdk::Rule;
 use rulebox_sdk::testing::{FakeHost, Fixture, Input};
+use rulebox_store::Catalog;
+use rulebox_world::convert;
+use rulebox_world::{Event, MemberView, Query};
 use serde::Serialize;
 
 use super::{Opts, Row, elapsed, percentiles};
@@ -97,7 +95,7 @@ pub fn prepare(plugin: &Plugin, case: &Fixture) -> anyhow::Result<Option<Prepare
         at,
         config: Arc::from(case.config.to_string()),
         seed: case.seed,
-        data: Arc::new(rulebox_host::fixtures::catalog(case)?),
+        data: Arc::new(rulebox_cli::fixtures::catalog(case)?),
     }))
 }
 
@@ -163,7 +161,7 @@ fn timed<T: Serialize, E>(
 
 /// The configuration the demo brand deploys `rule` with (`host/src/demo/manifests.json`).
 pub fn demo_config(rule: &str) -> anyhow::Result<serde_json::Value> {
-    let manifests: Vec<serde_json::Value> = serde_json::from_str(rulebox_host::demo::MANIFESTS)?;
+    let manifests: Vec<serde_json::Value> = serde_json::from_str(rulebox_cli::demo::MANIFESTS)?;
     manifests
         .into_iter()
         .find(|m| m["name"] == rule)

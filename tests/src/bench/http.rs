@@ -1,4 +1,4 @@
-//! Experiment 4: ingestion over HTTP against the real server (`rulebox_host::api::serve`)
+//! Experiment 4: ingestion over HTTP against the real server (`rulebox_api::serve`)
 //! on a loopback port, in this process, driven by a small tokio load generator in this
 //! process (no oha or wrk on the machine; and every request needs its own event id, which a
 //! generator that builds the events itself gives for free). Client and server share the
@@ -19,13 +19,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rulebox_host::Rulebox;
-use rulebox_host::api::{self, ApiOptions, AppState};
-use rulebox_host::auth::{self, Scope};
-use rulebox_host::demo::data::BRAND;
-use rulebox_host::sandbox::bindings::{Event, EventKind, SignUp};
-use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
-use rulebox_host::store::StoreStats;
+use rulebox_api::{self as api, ApiOptions, AppState};
+use rulebox_cli::demo::data::BRAND;
+use rulebox_engine::Rulebox;
+use rulebox_engine::auth::{self, Scope};
+use rulebox_sandbox::{Limits, Sandbox, SandboxConfig};
+use rulebox_store::StoreStats;
+use rulebox_world::{Event, EventKind, SignUp};
 
 use super::pipeline::{Storage, open_demo, stream};
 use super::{Opts, Row, percentiles};
@@ -109,7 +109,7 @@ fn storage_note(server: &Server, before: Option<StoreStats>) -> String {
         return String::new();
     };
     let done = now.since(&before);
-    let p99 = |timings: &rulebox_host::store::stats::TimingsSnapshot| {
+    let p99 = |timings: &rulebox_store::stats::TimingsSnapshot| {
         timings
             .bound(0.99)
             .map_or("over 5 s".to_owned(), |s| format!("≤ {} ms", s * 1e3))
@@ -215,7 +215,7 @@ async fn batches(
 /// It is not among the demo plugins, so its bytes are not in a demo server's compile cache.
 fn welcome_upload() -> anyhow::Result<(serde_json::Value, String)> {
     use base64::Engine as _;
-    let wasm = rulebox_host::examples::example("welcome-bonus")
+    let wasm = rulebox_cli::examples::example("welcome-bonus")
         .ok_or_else(|| anyhow::anyhow!("welcome-bonus is not built in"))?;
     let described = Sandbox::new(SandboxConfig::default())?
         .load(wasm, Limits::default())?
@@ -246,7 +246,7 @@ async fn upload_then_event(
         id: format!("upload-{tag}"),
         brand: BRAND.into(),
         member_id: format!("n-upload-{tag}"),
-        occurred_at: rulebox_host::demo::data::DEMO_EPOCH + 86_400_000,
+        occurred_at: rulebox_cli::demo::data::DEMO_EPOCH + 86_400_000,
         kind: EventKind::SignUp(SignUp {
             channel: "app".into(),
             inviter: None,

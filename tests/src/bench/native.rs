@@ -11,13 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rulebox_host::pipeline::EventRunner;
-use rulebox_host::registry::ActivePlugin;
-use rulebox_host::sandbox::bindings::{self as host, Effect, Event};
-use rulebox_host::sandbox::{
-    BrandData, CallEnv, CallReport, FailureCause, PluginFailure, RuleErrorView,
-};
+use rulebox_engine::EventRunner;
+use rulebox_engine::registry::ActivePlugin;
+use rulebox_sandbox::{BrandData, CallEnv, CallReport, FailureCause, PluginFailure, RuleErrorView};
 use rulebox_sdk::{Context, Host, Rule};
+use rulebox_world::{self as host, Effect, Event};
 
 /// Runs the four example rules natively.
 #[derive(Default)]
@@ -91,7 +89,7 @@ fn call<R: Rule>(
     host: &EnvHost,
     event: &rulebox_sdk::Event,
 ) -> Result<Vec<rulebox_sdk::Effect>, rulebox_sdk::RuleError> {
-    R::on_event(&Context::new(host), event)
+    R::run_event(&Context::new(host), event)
 }
 
 impl EventRunner for NativeRules {

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use extism::{CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
 use points_accrual::PointsAccrual;
-use rulebox_host::sandbox::{Limits, Sandbox, SandboxConfig};
+use rulebox_sandbox::{Limits, Sandbox, SandboxConfig};
 use rulebox_sdk::testing::Input;
 use rulebox_sdk::{Effect, Event, MemberView, RuleError};
 use serde_json::Value;

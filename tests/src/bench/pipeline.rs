@@ -12,14 +12,12 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use rulebox_host::Rulebox;
-use rulebox_host::demo::data::{self, BRAND, DEMO_EPOCH};
-use rulebox_host::registry::Manifest;
-use rulebox_host::sandbox::SandboxConfig;
-use rulebox_host::sandbox::bindings::{
-    Event, EventKind, LineItem, Product, Purchase, Refund, SignUp, Visit,
-};
-use rulebox_host::store::MemoryKv;
+use rulebox_cli::demo::data::{self, BRAND, DEMO_EPOCH};
+use rulebox_engine::Rulebox;
+use rulebox_engine::registry::Manifest;
+use rulebox_sandbox::SandboxConfig;
+use rulebox_store::MemoryKv;
+use rulebox_world::{Event, EventKind, LineItem, Product, Purchase, Refund, SignUp, Visit};
 
 use super::native::NativeRules;
 use super::{Opts, Row, percentiles};
@@ -86,14 +84,14 @@ pub fn install_adjusted(
     only: Option<&[&str]>,
     adjust: impl Fn(&mut Manifest),
 ) -> anyhow::Result<()> {
-    let manifests: Vec<Manifest> = serde_json::from_str(rulebox_host::demo::MANIFESTS)?;
+    let manifests: Vec<Manifest> = serde_json::from_str(rulebox_cli::demo::MANIFESTS)?;
     for mut manifest in manifests {
         if only.is_some_and(|only| !only.contains(&manifest.name.as_str())) {
             continue;
         }
         manifest.brand = brand.to_owned();
         adjust(&mut manifest);
-        let wasm = rulebox_host::examples::example(&manifest.name)
+        let wasm = rulebox_cli::examples::example(&manifest.name)
             .ok_or_else(|| anyhow::anyhow!("{} is not built in", manifest.name))?;
         let (name, version) = (manifest.name.clone(), manifest.version.clone());
         rb.registry().install(manifest, wasm)?;

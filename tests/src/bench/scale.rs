@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rulebox_host::Rulebox;
-use rulebox_host::demo::data::{self, BRAND};
-use rulebox_host::registry::Manifest;
-use rulebox_host::sandbox::bindings::{Event, EventKind, Visit};
+use rulebox_cli::demo::data::{self, BRAND};
+use rulebox_engine::Rulebox;
+use rulebox_engine::registry::Manifest;
+use rulebox_world::{Event, EventKind, Visit};
 
 use super::pipeline::{Load, Storage, install_adjusted, measure, measure_on, open_demo, row};
 use super::{Opts, Row, percentiles, rss_bytes, rss_file_bytes};
@@ -90,9 +90,9 @@ fn chain(opts: Opts, compiled: &Path) -> anyhow::Result<Vec<Row>> {
 /// would be; there are not 20 example rules to install instead.
 fn install_points_rules(rb: &Rulebox, count: usize) -> anyhow::Result<()> {
     const NAME: &[u8] = b"points-accrual";
-    let original = rulebox_host::examples::example("points-accrual")
+    let original = rulebox_cli::examples::example("points-accrual")
         .ok_or_else(|| anyhow::anyhow!("points-accrual is not built in"))?;
-    let manifests: Vec<Manifest> = serde_json::from_str(rulebox_host::demo::MANIFESTS)?;
+    let manifests: Vec<Manifest> = serde_json::from_str(rulebox_cli::demo::MANIFESTS)?;
     let template = manifests
         .into_iter()
         .find(|m| m.name == "points-accrual")
@@ -154,7 +154,7 @@ pub fn brands(opts: Opts, configs: Configs) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
     // A configuration per brand costs a compile per plugin and brand: the 200 brands of the
-    // memory bar take about 4 minutes (docs/benchmarks.md, run 12).
+    // memory bar take about 4 minutes (docs/benchmarks/runs/12.md).
     let steps = match configs {
         // 250 brands × 4 = 1,000 plugins for the restart figure.
         Configs::Same => opts.pick(vec![1, 10, 50, 200, 250], vec![1, 3]),
@@ -174,7 +174,7 @@ pub fn brands(opts: Opts, configs: Configs) -> anyhow::Result<Vec<Row>> {
                 rb.put_brand(&demo)?;
                 rb.put_member(
                     &brand,
-                    rulebox_host::store::model::MemberProfile {
+                    rulebox_store::model::MemberProfile {
                         id: "m-1".into(),
                         ..Default::default()
                     },

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use rulebox_host::Rulebox;
-use rulebox_host::demo::data::{self, BRAND, DEMO_EPOCH};
-use rulebox_host::sandbox::bindings::{Event, EventKind, LineItem, Product, Purchase};
+use rulebox_cli::demo::data::{self, BRAND, DEMO_EPOCH};
+use rulebox_engine::Rulebox;
+use rulebox_world::{Event, EventKind, LineItem, Product, Purchase};
 
 use super::pipeline::{SEED, Storage, open_demo};
 use super::{Opts, Row, percentiles};

@@ -12,15 +12,15 @@ use std::time::Duration;
 use base64::Engine;
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use rulebox_host::Rulebox;
-use rulebox_host::api::{self, ApiOptions, AppState};
-use rulebox_host::auth::AdminKey;
-use rulebox_host::pipeline::{EventOutcome, PipelineError};
-use rulebox_host::registry::{FailurePolicy, Manifest};
-use rulebox_host::sandbox::bindings::{Event, EventType};
-use rulebox_host::sandbox::{Limits, PluginFailure};
-use rulebox_host::store::model::Brand;
+use rulebox_api::{self as api, ApiOptions, AppState};
+use rulebox_engine::Rulebox;
+use rulebox_engine::auth::AdminKey;
+use rulebox_engine::pipeline::{EventOutcome, PipelineError};
+use rulebox_engine::registry::{FailurePolicy, Manifest};
+use rulebox_sandbox::{Limits, PluginFailure};
 use rulebox_sdk::EventKind;
+use rulebox_store::model::Brand;
+use rulebox_world::{Event, EventType};
 use serde_json::{Value, json};
 
 /// The configured platform admin key.
@@ -30,7 +30,7 @@ pub const ADMIN: &str = "test-admin-key-0123456789abcdef";
 pub struct Server {
     pub base: String,
     pub client: reqwest::Client,
-    pub rulebox: Arc<rulebox_host::Rulebox>,
+    pub rulebox: Arc<rulebox_engine::Rulebox>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -81,7 +81,7 @@ impl Server {
 
     /// [`Server::start`] with other limits.
     pub async fn start_with(options: ApiOptions) -> Server {
-        Server::launch(options, rulebox_host::store::CACHE_BYTES).await
+        Server::launch(options, rulebox_store::CACHE_BYTES).await
     }
 
     /// [`Server::start`] with a storage page cache of `cache_bytes`.
@@ -92,7 +92,7 @@ impl Server {
     async fn launch(options: ApiOptions, cache_bytes: u64) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let rulebox =
-            Arc::new(rulebox_host::Rulebox::open_with_cache(dir.path(), cache_bytes).unwrap());
+            Arc::new(rulebox_engine::Rulebox::open_with_cache(dir.path(), cache_bytes).unwrap());
         let state = AppState::new(
             rulebox.clone(),
             Some(AdminKey::new(ADMIN).unwrap()),
@@ -320,7 +320,7 @@ pub fn memory_host(brand: &str) -> anyhow::Result<Rulebox> {
 pub fn host_event(brand: &str, id: &str, member: &str, at: i64, kind: EventKind) -> Event {
     let mut sdk_event = rulebox_sdk::testing::event(id, member, at, kind);
     sdk_event.brand = brand.into();
-    rulebox_host::convert(&sdk_event).unwrap()
+    rulebox_world::convert(&sdk_event).unwrap()
 }
 
 /// A manifest of a test plugin, first in the chain, aborting on failure, default limits.

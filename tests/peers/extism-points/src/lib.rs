@@ -68,7 +68,7 @@ impl Host for CallHost<'_> {
 #[plugin_fn]
 pub fn on_event(Json(call): Json<Call>) -> FnResult<Json<Result<Vec<Effect>, RuleError>>> {
     let host = CallHost(&call);
-    Ok(Json(PointsAccrual::on_event(
+    Ok(Json(PointsAccrual::run_event(
         &Context::new(&host),
         &call.event,
     )))

@@ -95,6 +95,9 @@ fn ambient() -> serde_json::Value {
 }
 
 impl Rule for Hostile {
+    /// Read by each handler itself: misbehaving is the point, including on configuration.
+    type Config = ();
+
     fn describe() -> Description {
         Description::new("hostile", "0.1.0", "Misbehaves on purpose.")
             .handles(EventType::Purchase)
@@ -121,7 +124,7 @@ impl Rule for Hostile {
         Ok(())
     }
 
-    fn on_event(ctx: &Context, event: &Event) -> Result<Vec<Effect>, RuleError> {
+    fn on_event(ctx: &Context, _: &(), event: &Event) -> Result<Vec<Effect>, RuleError> {
         let config: Config = ctx.config()?;
         // "from-event": the purchase's order id names the mode, so one installed version
         // can misbehave in every way.
