@@ -49,6 +49,17 @@ fn check_lines(lines: &[LineItem]) -> Result<(), String> {
             return Err(format!("lines[{i}]: quantity × unit_price overflows"));
         }
     }
+    // The host keeps the value of an order: the lines' amounts must add up without wrapping.
+    let value = lines
+        .iter()
+        .try_fold(0i64, |sum, line| sum.checked_add(line.amount()?));
+    if value.is_none() {
+        return Err(format!(
+            "lines: their value (quantity × unit_price, summed) is over {} minor units; \
+             split the order",
+            i64::MAX
+        ));
+    }
     Ok(())
 }
 

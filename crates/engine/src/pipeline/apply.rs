@@ -4,7 +4,10 @@
 //! - `member.points` equals the sum of the member's ledger entries;
 //! - the unspent lots sum to `max(points, 0)`;
 //! - only a refund reversal can drive the balance below zero (the member owes points,
-//!   paid off first by later awards).
+//!   paid off first by later awards);
+//! - no sum wraps: every total kept (balances, lifetime and daily spend, orders, points
+//!   earned, coupon uses) is added with checked arithmetic, and a change that would take one
+//!   past its type's range is refused, naming the total, before anything is changed.
 
 use rulebox_store::model::{
     LedgerEntry, LedgerKind, MAX_FAVOURITES, Member, OrderPoints, PointLot,
@@ -47,7 +50,29 @@ struct Entry {
     order_id: Option<String>,
 }
 
-fn push_entry(member: &mut Member, changes: &mut Changes, cause: &Cause, entry: Entry) {
+/// `total + delta`, or the error that names the total it would take out of range.
+pub(crate) fn add<T: Copy + std::fmt::Display + TryFrom<i128>>(
+    what: &str,
+    total: T,
+    delta: i128,
+) -> Result<T, String>
+where
+    i128: From<T>,
+{
+    let sum = i128::from(total) + delta;
+    T::try_from(sum).map_err(|_| {
+        format!("{what} would go from {total} to {sum}, out of its range; nothing was changed")
+    })
+}
+
+/// Writes a ledger entry and moves the balance by its amount; refused if the balance would
+/// leave the range of points.
+fn push_entry(
+    member: &mut Member,
+    changes: &mut Changes,
+    cause: &Cause,
+    entry: Entry,
+) -> Result<(), String> {
     let Entry {
         kind,
         amount,
@@ -55,7 +80,11 @@ fn push_entry(member: &mut Member, changes: &mut Changes, cause: &Cause, entry: 
         expires_at,
         order_id,
     } = entry;
-    member.points += amount;
+    member.points = add(
+        &format!("member {}'s points balance", member.id),
+        member.points,
+        amount.into(),
+    )?;
     let seq = member.next_seq;
     member.next_seq += 1;
     changes.ledger.push(LedgerEntry {
@@ -71,6 +100,7 @@ fn push_entry(member: &mut Member, changes: &mut Changes, cause: &Cause, entry: 
         expires_at,
         order_id,
     });
+    Ok(())
 }
 
 /// Lots kept apart, newest first; older ones are merged by expiry. Small in tests, so the
@@ -123,6 +153,7 @@ fn consume_lots(member: &mut Member, mut amount: i64, order_id: Option<&str>) {
         if amount == 0 {
             break;
         }
+        // Lots sum to the balance, so neither side can wrap.
         let take = member.lots[i].remaining.min(amount);
         member.lots[i].remaining -= take;
         amount -= take;
@@ -173,6 +204,22 @@ pub fn apply_effect(
                 ));
             }
             check_text("award reason", &award.reason, MAX_TEXT)?;
+            // Every total the award raises, checked before any is changed.
+            let delta = i128::from(award.amount);
+            let earned = add(
+                "lifetime points earned",
+                member.lifetime.points_earned,
+                delta,
+            )?;
+            let today = add(
+                "today's points earned",
+                bucket(member, cause).points_earned,
+                delta,
+            )?;
+            let order_awarded = match changes.order.as_ref() {
+                Some(order) => Some(add("the order's points", order.points_awarded, delta)?),
+                None => None,
+            };
             let debt = (-member.points).max(0);
             let lot = award.amount - debt.min(award.amount);
             let order_id = cause.order_id.map(str::to_owned);
@@ -187,7 +234,7 @@ pub fn apply_effect(
                     expires_at: award.expires_at,
                     order_id: order_id.clone(),
                 },
-            );
+            )?;
             if lot > 0 {
                 member.lots.push(PointLot {
                     seq: member.next_seq - 1,
@@ -198,10 +245,10 @@ pub fn apply_effect(
                 });
                 compact_lots(member);
             }
-            member.lifetime.points_earned += award.amount;
-            bucket(member, cause).points_earned += award.amount;
-            if let Some(order) = changes.order.as_mut() {
-                order.points_awarded += award.amount;
+            member.lifetime.points_earned = earned;
+            bucket(member, cause).points_earned = today;
+            if let (Some(order), Some(awarded)) = (changes.order.as_mut(), order_awarded) {
+                order.points_awarded = awarded;
             }
         }
         Effect::DeductPoints(deduction) => {
@@ -230,7 +277,7 @@ pub fn apply_effect(
                     expires_at: None,
                     order_id: None,
                 },
-            );
+            )?;
         }
         Effect::SetTier(change) => {
             check_name("tier", &change.tier)?;
@@ -336,17 +383,38 @@ pub fn record_purchase(
             ));
         }
     }
+    // Every total the purchase raises, checked before any is changed.
+    let paid = i128::from(purchase.paid);
+    let spend = add(
+        "paid: the member's lifetime spend",
+        member.lifetime.spend,
+        paid,
+    )?;
+    let orders = add("the member's lifetime orders", member.lifetime.orders, 1)?;
+    let today = *bucket(member, cause);
+    let day_spend = add("paid: the member's spend today", today.spend, paid)?;
+    let day_orders = add("the member's orders today", today.orders, 1)?;
+    let mut uses = Vec::new();
     for id in &purchase.coupons_used {
-        if let Some(pos) = member.coupons.iter().position(|c| &c.id == id) {
-            let coupon = member.coupons.remove(pos);
-            *member.coupon_uses.entry(coupon.template_id).or_insert(0) += 1;
+        if let Some(coupon) = member.coupons.iter().find(|c| &c.id == id) {
+            let used = member.coupon_uses.get(&coupon.template_id).copied();
+            let what = format!("uses of coupon template {}", coupon.template_id);
+            uses.push((
+                coupon.template_id.clone(),
+                add(&what, used.unwrap_or(0), 1)?,
+            ));
         }
     }
-    member.lifetime.spend += purchase.paid;
-    member.lifetime.orders += 1;
+    // `check_event` refused lines whose value does not fit.
+    let lines_value = line_value(&purchase.lines);
+
+    member
+        .coupons
+        .retain(|c| !purchase.coupons_used.contains(&c.id));
+    member.coupon_uses.extend(uses);
+    (member.lifetime.spend, member.lifetime.orders) = (spend, orders);
     let day = bucket(member, cause);
-    day.spend += purchase.paid;
-    day.orders += 1;
+    (day.spend, day.orders) = (day_spend, day_orders);
     member.last_purchase_at = Some(
         member
             .last_purchase_at
@@ -358,7 +426,7 @@ pub fn record_purchase(
     changes.order = Some(OrderPoints {
         order_id: purchase.order_id.clone(),
         event_id: cause.event_id.to_owned(),
-        lines_value: purchase.lines.iter().filter_map(|l| l.amount()).sum(),
+        lines_value,
         paid: purchase.paid,
         day: cause.day,
         ..OrderPoints::default()
@@ -368,27 +436,46 @@ pub fn record_purchase(
 
 /// Records a refund (its spend taken off the purchase's day) and reverses the points its lines earned, in proportion to the line
 /// value refunded (cumulatively, so partial refunds never reverse more than was earned).
-/// Returns the points reversed.
+/// Returns the points reversed; refused, changing nothing, if a total would leave its range.
 pub fn record_refund(
     member: &mut Member,
     changes: &mut Changes,
     cause: &Cause,
     refund: &Refund,
     order: Option<OrderPoints>,
-) -> i64 {
-    member.lifetime.spend -= refund.refunded;
+) -> Result<i64, String> {
+    let refunded = -i128::from(refund.refunded);
+    let spend = add(
+        "refunded: the member's lifetime spend",
+        member.lifetime.spend,
+        refunded,
+    )?;
     // The spend comes off the purchase's day, so the window never counts a refund of a
     // purchase that already left it.
     let day = order.as_ref().map_or(cause.day, |o| o.day);
-    if let Some(bucket) = bucket_on(member, cause, day) {
-        bucket.spend -= refund.refunded;
+    let day_spend = match bucket_on(member, cause, day) {
+        Some(bucket) => Some(add(
+            "refunded: the spend of the order's day",
+            bucket.spend,
+            refunded,
+        )?),
+        None => None,
+    };
+    member.lifetime.spend = spend;
+    if let (Some(bucket), Some(day_spend)) = (bucket_on(member, cause, day), day_spend) {
+        bucket.spend = day_spend;
     }
     for line in &refund.lines {
         count_product(member, line, -i64::from(line.quantity), cause.at);
     }
-    let Some(mut order) = order else { return 0 };
-    let refunded_now: i64 = refund.lines.iter().filter_map(|l| l.amount()).sum();
-    order.refunded_value = (order.refunded_value + refunded_now).min(order.lines_value);
+    let Some(mut order) = order else {
+        return Ok(0);
+    };
+    let refunded_now = line_value(&refund.lines);
+    order.refunded_value = order
+        .refunded_value
+        .saturating_add(refunded_now)
+        .min(order.lines_value);
     let target = if order.lines_value > 0 {
         (i128::from(order.points_awarded) * i128::from(order.refunded_value)
             / i128::from(order.lines_value)) as i64
@@ -410,11 +497,21 @@ pub fn record_refund(
                 expires_at: None,
                 order_id: Some(order.order_id.clone()),
             },
-        );
+        )?;
+        // At most what the order was awarded, itself a checked total.
         order.points_reversed += reverse;
     }
     changes.order = Some(order);
-    reverse
+    Ok(reverse)
+}
+
+/// What `lines` are worth (quantity × unit price, summed); `check_event` refuses lines whose
+/// value does not fit, so this saturates only as a defence.
+fn line_value(lines: &[LineItem]) -> i64 {
+    lines
+        .iter()
+        .map(|line| line.amount().unwrap_or(i64::MAX))
+        .fold(0, i64::saturating_add)
 }
 
 /// Adds `delta` units of a line's product to the member's history, keeping the top
@@ -447,7 +544,11 @@ fn count_product(member: &mut Member, line: &LineItem, delta: i64, at: Timestamp
 }
 
 /// Expires every lot whose expiry is at or before the event time. Returns the points expired.
-pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> i64 {
+pub fn expire_due(
+    member: &mut Member,
+    changes: &mut Changes,
+    cause: &Cause,
+) -> Result<i64, String> {
     let due: Vec<PointLot> = member
         .lots
         .iter()
@@ -457,6 +558,7 @@ pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> 
     member
         .lots
         .retain(|lot| lot.expires_at.is_none_or(|t| t > cause.at));
+    // The lots sum to the balance, so the total expired fits.
     let mut total = 0;
     for lot in due {
         total += lot.remaining;
@@ -476,7 +578,7 @@ pub fn expire_due(member: &mut Member, changes: &mut Changes, cause: &Cause) -> 
                 expires_at: lot.expires_at,
                 order_id: lot.order_id,
             },
-        );
+        )?;
     }
-    total
+    Ok(total)
 }

@@ -82,7 +82,7 @@ proptest! {
                     let Some(record) = orders.get(*order % orders.len().max(1)).cloned() else { continue };
                     let value = record.lines_value * percent / 100;
                     let refund = Refund { order_id: record.order_id.clone(), lines: vec![LineItem { product_id: "p".into(), category: "c".into(), quantity: 1, unit_price: value }], refunded: value };
-                    record_refund(&mut member, &mut changes, &cause, &refund, Some(record.clone()));
+                    record_refund(&mut member, &mut changes, &cause, &refund, Some(record.clone())).unwrap();
                     let updated = changes.order.clone().unwrap();
                     // Never more reversed than the order earned.
                     prop_assert!(updated.points_reversed <= updated.points_awarded);
@@ -90,7 +90,7 @@ proptest! {
                     orders[slot] = updated;
                 }
                 Op::Tick => {
-                    expire_due(&mut member, &mut changes, &cause);
+                    expire_due(&mut member, &mut changes, &cause).unwrap();
                 }
             }
             for entry in &changes.ledger {

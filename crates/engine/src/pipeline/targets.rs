@@ -137,7 +137,8 @@ impl Rulebox {
                         refund.order_id
                     ));
                 }
-                let reversed = apply::record_refund(member, changes, cause, refund, order);
+                let reversed = apply::record_refund(member, changes, cause, refund, order)
+                    .map_err(PipelineError::InvalidEvent)?;
                 if reversed > 0 {
                     outcome.notes.push(format!(
                         "reversed {reversed} points earned by order {}",
@@ -146,7 +147,8 @@ impl Rulebox {
                 }
             }
             EventKind::ScheduledTick(_) => {
-                let expired = apply::expire_due(member, changes, cause);
+                let expired = apply::expire_due(member, changes, cause)
+                    .map_err(PipelineError::InvalidEvent)?;
                 if expired > 0 {
                     outcome
                         .notes
