@@ -161,6 +161,16 @@ fn consume_lots(member: &mut Member, mut amount: i64, order_id: Option<&str>) {
     member.lots.retain(|lot| lot.remaining > 0);
 }
 
+/// The activity of the event's own day as it stands, read without pruning the window (the
+/// checks before a change read it; [`bucket`] then prunes once, when it is written).
+fn activity_today(member: &Member, cause: &Cause) -> Activity {
+    member
+        .days
+        .get(&cause.day)
+        .copied()
+        .unwrap_or_else(rulebox_store::model::zero_activity)
+}
+
 fn bucket<'m>(member: &'m mut Member, cause: &Cause) -> &'m mut Activity {
     bucket_on(member, cause, cause.day).expect("the event's own day is in the window")
 }
@@ -213,7 +223,7 @@ pub fn apply_effect(
             )?;
             let today = add(
                 "today's points earned",
-                bucket(member, cause).points_earned,
+                activity_today(member, cause).points_earned,
                 delta,
             )?;
             let order_awarded = match changes.order.as_ref() {
@@ -391,7 +401,7 @@ pub fn record_purchase(
         paid,
     )?;
     let orders = add("the member's lifetime orders", member.lifetime.orders, 1)?;
-    let today = *bucket(member, cause);
+    let today = activity_today(member, cause);
     let day_spend = add("paid: the member's spend today", today.spend, paid)?;
     let day_orders = add("the member's orders today", today.orders, 1)?;
     let mut uses = Vec::new();
